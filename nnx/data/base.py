@@ -1,0 +1,60 @@
+"""What every loader returns: numpy arrays and what a model needs to know about them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Task = Literal["classification", "binary", "regression"]
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model builder needs to know about its data, and no more."""
+
+    input_shape: tuple[int, ...]
+    task: Task = "classification"
+    num_classes: int | None = None
+    vocab_size: int | None = None
+
+    @property
+    def outputs(self) -> int:
+        return self.num_classes if self.task == "classification" else 1
+
+
+@dataclass
+class Dataset:
+    """Train, validation and test splits as numpy arrays; the validation split may be empty."""
+
+    name: str
+    info: DataInfo
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.x_train), "validation": len(self.x_val), "test": len(self.x_test)}
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """Carve a random validation split out of a training set, reproducibly from the seed."""
+    n_val = int(round(len(x) * fraction))
+    order = np.random.default_rng(seed).permutation(len(x))
+    val, train = order[:n_val], order[n_val:]
+    return x[train], y[train], x[val], y[val]
+
+
+def make_dataset(name: str, info: DataInfo, train: tuple, test: tuple, spec, seed: int, **meta) -> Dataset:
+    """Apply the spec's train_subset and validation_split, the same way for every data set."""
+    x, y = train
+    if spec.train_subset is not None and spec.train_subset < len(x):
+        keep = np.random.default_rng(seed + 1).permutation(len(x))[: spec.train_subset]
+        x, y = x[np.sort(keep)], y[np.sort(keep)]
+    x_tr, y_tr, x_val, y_val = split_validation(x, y, spec.validation_split, seed)
+    return Dataset(name, info, x_tr, y_tr, x_val, y_val, test[0], test[1], meta=dict(meta))

@@ -1,0 +1,102 @@
+"""Where data files live: a local folder, the NNX_DATA_DIR folder, or the user cache (downloaded).
+
+Search order: `--data-dir`, then `$NNX_DATA_DIR`, then `$XDG_CACHE_HOME/nnx` (default
+`~/.cache/nnx`). A file found nowhere is downloaded from its canonical URL into the cache and
+checked against its sha256; offline (or with NNX_NO_DOWNLOAD=1), the error names the file and the
+folders searched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A data file: its path inside the data folder, its canonical URLs and its sha256."""
+
+    path: str
+    urls: tuple[str, ...]
+    sha256: str
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nnx"
+
+
+def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    dirs = []
+    if data_dir:
+        dirs.append(Path(data_dir))
+    if os.environ.get("NNX_DATA_DIR"):
+        dirs.append(Path(os.environ["NNX_DATA_DIR"]))
+    dirs.append(cache_dir())
+    return dirs
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(files: list[RemoteFile], data_dir=None, verify: bool = True) -> list[Path]:
+    """Local paths of all `files`, downloading the missing ones into the cache when allowed."""
+    dirs = search_dirs(data_dir)
+    found: list[Path | None] = [next((d / f.path for d in dirs if (d / f.path).is_file()), None) for f in files]
+    missing = [f for f, p in zip(files, found) if p is None]
+    if missing and os.environ.get("NNX_NO_DOWNLOAD", "") not in ("", "0"):
+        raise DataError(_missing_message(missing, dirs, "downloads are off (NNX_NO_DOWNLOAD)"))
+    for i, (f, p) in enumerate(zip(files, found)):
+        if p is None:
+            found[i] = _download(f, dirs)
+        elif verify:
+            _check(f, p)
+    return found  # type: ignore[return-value]
+
+
+def _check(f: RemoteFile, path: Path) -> None:
+    actual = sha256_of(path)
+    if actual != f.sha256:
+        raise DataError(f"{path}: checksum mismatch (sha256 {actual[:16]}..., expected {f.sha256}); "
+                        "the file is corrupted or truncated: delete it and download it again")
+
+
+def _download(f: RemoteFile, dirs: list[Path]) -> Path:
+    target = cache_dir() / f.path
+    errors = []
+    for url in f.urls:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as tmp:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    shutil.copyfileobj(response, tmp)
+            if sha256_of(Path(tmp.name)) != f.sha256:
+                os.unlink(tmp.name)
+                errors.append(f"{url}: checksum mismatch")
+                continue
+            os.replace(tmp.name, target)  # atomic: a half-downloaded file is never seen as done
+            return target
+        except OSError as e:
+            if "tmp" in locals() and os.path.exists(tmp.name):
+                os.unlink(tmp.name)
+            errors.append(f"{url}: {getattr(e, 'reason', e)}")
+    raise DataError(_missing_message([f], dirs, "download failed: " + "; ".join(errors)))
+
+
+def _missing_message(missing: list[RemoteFile], dirs: list[Path], why: str) -> str:
+    names = ", ".join(f.path for f in missing)
+    where = ", ".join(str(d) for d in dirs)
+    return (f"missing data file{'s' if len(missing) > 1 else ''} {names} ({why}); searched {where}; "
+            f"put the file{'s' if len(missing) > 1 else ''} there or pass --data-dir DIR")

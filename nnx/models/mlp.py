@@ -1,0 +1,52 @@
+"""Fully connected networks: the notes' 784-256-128-10 MLP and multinomial logistic regression."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ..data.base import DataInfo
+
+ACTIVATIONS = {
+    "relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "gelu": jax.nn.gelu,
+    "elu": jax.nn.elu, "selu": jax.nn.selu, "swish": jax.nn.swish, "leaky_relu": jax.nn.leaky_relu,
+    "linear": lambda x: x,
+}
+
+
+class MLP(nnx.Module):
+    """x -> [dropout -> dense -> activation]* -> dropout -> dense (logits).
+
+    Dropout follows section 7.4 of the notes: inverted dropout, survivors scaled by 1/(1-rate) in
+    training and the identity at evaluation (Flax's nnx.Dropout).
+    """
+
+    def __init__(self, in_features: int, hidden: list[int], outputs: int, *, activation: str = "relu",
+                 dropout: list[float] | None = None, input_dropout: float = 0.0, rngs: nnx.Rngs):
+        dropout = dropout or [0.0] * len(hidden)
+        sizes = [in_features, *hidden]
+        self.input_dropout = nnx.Dropout(input_dropout)
+        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.dropout = nnx.List([nnx.Dropout(rate) for rate in dropout])
+        self.out = nnx.Linear(sizes[-1], outputs, rngs=rngs)
+        self.activation = activation
+
+    def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
+        x = x.reshape(x.shape[0], -1)
+        x = self.input_dropout(x, deterministic=not train, rngs=rngs)
+        act = ACTIVATIONS[self.activation]
+        for dense, drop in zip(self.hidden, self.dropout):
+            x = drop(act(dense(x)), deterministic=not train, rngs=rngs)
+        return self.out(x)
+
+
+def build_mlp(spec, info: DataInfo, rngs: nnx.Rngs) -> MLP:
+    return MLP(math.prod(info.input_shape), list(spec.hidden), info.outputs, activation=spec.activation,
+               dropout=spec.dropout_rates, input_dropout=spec.input_dropout, rngs=rngs)
+
+
+def build_logistic(spec, info: DataInfo, rngs: nnx.Rngs) -> MLP:
+    return MLP(math.prod(info.input_shape), [], info.outputs, rngs=rngs)

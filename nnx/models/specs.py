@@ -1,0 +1,51 @@
+"""The `model:` section of an experiment: one schema per model family, chosen by `type`.
+
+Kept free of JAX so that a config is validated in milliseconds.
+"""
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, PositiveInt, model_validator
+
+from ..spec import Strict
+
+Activation = Literal["relu", "sigmoid", "tanh", "gelu", "elu", "selu", "swish", "leaky_relu", "linear"]
+Rate = Annotated[float, Field(ge=0, lt=1)]
+
+
+class MLPSpec(Strict):
+    """A fully connected network: inputs flattened, hidden layers, then the output layer."""
+
+    type: Literal["mlp"]
+    hidden: list[PositiveInt] = [256, 128]
+    activation: Activation = "relu"
+    dropout: Rate | list[Rate] = Field(0.0, description="per hidden layer; one number applies to all")
+    input_dropout: Rate = 0.0
+
+    @model_validator(mode="after")
+    def _dropout_per_layer(self):
+        if isinstance(self.dropout, list) and len(self.dropout) != len(self.hidden):
+            raise ValueError(f"dropout has {len(self.dropout)} rates for {len(self.hidden)} hidden layers; "
+                             "give one rate per hidden layer, or a single number")
+        return self
+
+    @property
+    def dropout_rates(self) -> list[float]:
+        return list(self.dropout) if isinstance(self.dropout, list) else [self.dropout] * len(self.hidden)
+
+
+class LogisticSpec(Strict):
+    """Multinomial logistic regression: one linear layer, softmax output (no hidden layer)."""
+
+    type: Literal["logistic"]
+
+
+class LDASpec(Strict):
+    """Linear discriminant analysis (scikit-learn), fitted in closed form: no epochs."""
+
+    type: Literal["lda"]
+    solver: Literal["svd", "lsqr", "eigen"] = "svd"
+    shrinkage: float | Literal["auto"] | None = None
+
+
+ModelSpec = Annotated[Union[MLPSpec, LogisticSpec, LDASpec], Field(discriminator="type")]

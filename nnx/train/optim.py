@@ -1,0 +1,74 @@
+"""Optimizers, schedules and regularization from the config, composed from Optax pieces."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def is_weight(path, leaf) -> bool:
+    """Weight matrices and kernels (2-D and up) are penalized; biases and norm scales are not."""
+    return getattr(leaf, "ndim", 0) >= 2
+
+
+def weight_mask(params):
+    return jax.tree_util.tree_map_with_path(is_weight, params)
+
+
+def schedule(opt, epochs: int, steps_per_epoch: int):
+    s, lr = opt.schedule, opt.learning_rate
+    total = max(epochs * steps_per_epoch, 1)
+    if s.name == "constant":
+        return optax.constant_schedule(lr)
+    if s.name in ("step", "exponential"):
+        return optax.exponential_decay(lr, transition_steps=max(int(s.decay_epochs * steps_per_epoch), 1),
+                                       decay_rate=s.decay_rate, staircase=s.name == "step")
+    if s.name == "cosine":
+        return optax.cosine_decay_schedule(lr, decay_steps=total, alpha=s.end_factor)
+    warmup = int(s.warmup_epochs * steps_per_epoch)
+    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps=warmup, decay_steps=max(total, warmup + 1),
+                                              end_value=lr * s.end_factor)
+
+
+def _direction(opt) -> optax.GradientTransformation:
+    """The optimizer's update direction, before the learning rate (Optax's own building blocks)."""
+    eps = {} if opt.eps is None else {"eps": opt.eps}
+    match opt.name:
+        case "sgd":
+            return optax.identity()
+        case "momentum" | "nesterov":
+            return optax.trace(decay=opt.momentum, nesterov=opt.name == "nesterov")
+        case "rmsprop":
+            return optax.scale_by_rms(decay=opt.decay, **eps)
+        case "adam" | "adamw":
+            return optax.scale_by_adam(b1=opt.b1, b2=opt.b2, **eps)
+        case "nadam":
+            return optax.scale_by_adam(b1=opt.b1, b2=opt.b2, nesterov=True, **eps)
+        case "adagrad":
+            return optax.scale_by_rss(initial_accumulator_value=0.1, **eps)
+    raise ValueError(opt.name)
+
+
+def make_optimizer(training, regularization, steps_per_epoch: int) -> optax.GradientTransformation:
+    """clip -> direction -> decoupled weight decay -> learning rate (with schedule)."""
+    opt = training.optimizer
+    parts = []
+    if opt.clip_norm:
+        parts.append(optax.clip_by_global_norm(opt.clip_norm))
+    parts.append(_direction(opt))
+    if regularization.weight_decay > 0:
+        parts.append(optax.add_decayed_weights(regularization.weight_decay, mask=weight_mask))
+    parts.append(optax.scale_by_learning_rate(schedule(opt, training.epochs, steps_per_epoch)))
+    return optax.chain(*parts)
+
+
+def penalty(params, regularization):
+    """Ridge (l2 * sum W^2) and lasso (l1 * sum |W|) on the weights, not the biases."""
+    weights = [p for p in jax.tree.leaves(params) if p.ndim >= 2]
+    total = jnp.zeros((), jnp.float32)
+    if regularization.l2 > 0:
+        total += regularization.l2 * sum(jnp.sum(jnp.square(w)) for w in weights)
+    if regularization.l1 > 0:
+        total += regularization.l1 * sum(jnp.sum(jnp.abs(w)) for w in weights)
+    return total
