@@ -179,7 +179,9 @@ def _fit_estimator(spec: RunSpec, dataset, estimator) -> dict:
         scores = np.asarray(estimator.predict_scores(x), np.float32)
         return tasks.finalize(task, task.sums(scores, y, np.ones(len(y), np.float32)))
 
+    extras = estimator.summary_extras() if hasattr(estimator, "summary_extras") else {}
     return {
+        **extras,
         "params": estimator.num_params(),
         "epochs": 0,
         "closed_form": True,

@@ -105,9 +105,14 @@ class Core:
     tx: Any
     regularization: Any
     batch_size: int
+    # (x, key) -> x: random augmentation of a training batch, on the device; None for none.
+    augment: Callable | None = None
 
     def loss_fn(self, params, rest, x, y, w, key):
         model = nnx.merge(self.graphdef, params, rest)
+        if self.augment is not None:
+            key, augment_key = jax.random.split(key)
+            x = self.augment(x, augment_key)
         outputs = model(x, train=True, rngs=nnx.Rngs(dropout=key))
         data_loss = jnp.sum(w * self.task.loss(outputs, y)) / jnp.maximum(jnp.sum(w), 1.0)
         loss = data_loss + penalty(params, self.regularization)
@@ -145,10 +150,11 @@ class Core:
         return total
 
 
-def make_core(model: nnx.Module, task, training, regularization, steps_per_epoch: int) -> tuple[Core, dict]:
+def make_core(model: nnx.Module, task, training, regularization, steps_per_epoch: int,
+              augment: Callable | None = None) -> tuple[Core, dict]:
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = make_optimizer(training, regularization, steps_per_epoch)
-    core = Core(graphdef, task, tx, regularization, training.batch_size)
+    core = Core(graphdef, task, tx, regularization, training.batch_size, augment)
     return core, {"params": params, "rest": rest, "opt": tx.init(params)}
 
 
