@@ -307,6 +307,8 @@ def _format_error(schema: type[BaseModel], raw: Any, error: ValidationError, sou
     # and among those the one deepest in the data (a union's matching member, not its siblings).
     first = min(errors, key=lambda e: (_ERROR_PRIORITY.get(e["type"], 5), -len(_data_path(raw, e["loc"]))))
     path = _data_path(raw, first["loc"])
+    if first["type"] == "union_tag_invalid":  # point at the `type:` / `name:` line itself
+        path += (first.get("ctx", {}).get("discriminator", "type").strip("'"),)
     dotted = ".".join(str(p) for p in path) or "(top level)"
     message = _describe(schema, first, path)
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""

@@ -101,8 +101,8 @@ def outcomes_table(outcomes) -> Table:
         if not done:
             table.add_row(name, ", ".join(statuses), "-", "-", "-", "-", "-")
             continue
-        err = lambda split: [s.get(split, {}).get("error") for s in done]  # noqa: E731
-        table.add_row(name, ", ".join(statuses), _mean_sd(err("test")), _mean_sd(err("validation")),
+        errors = {split: [s.get(split, {}).get("error") for s in done] for split in ("test", "validation")}
+        table.add_row(name, ", ".join(statuses), _mean_sd(errors["test"]), _mean_sd(errors["validation"]),
                       f"{done[0]['params']:,}", str(done[0]["epochs"]),
                       f"{statistics.mean(s['seconds'] for s in done):.1f}")
     return table

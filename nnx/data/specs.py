@@ -1,6 +1,6 @@
 """The `data:` section of an experiment: one schema per data set, chosen by `name`."""
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -18,4 +18,4 @@ class ImageDataSpec(DataBase):
     name: Literal["mnist", "fashion_mnist", "digits"]
 
 
-DataSpec = Annotated[Union[ImageDataSpec], Field(discriminator="name")]
+DataSpec = Annotated[ImageDataSpec, Field(discriminator="name")]

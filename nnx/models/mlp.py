@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -28,10 +29,12 @@ class MLP(nnx.Module):
                  dropout: list[float] | None = None, input_dropout: float = 0.0, rngs: nnx.Rngs):
         dropout = dropout or [0.0] * len(hidden)
         sizes = [in_features, *hidden]
+        # Glorot-uniform kernels, as Keras' Dense (the book's networks), rather than Flax's LeCun-normal.
+        dense = partial(nnx.Linear, kernel_init=nnx.initializers.glorot_uniform(), rngs=rngs)
         self.input_dropout = nnx.Dropout(input_dropout)
-        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.hidden = nnx.List([dense(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
         self.dropout = nnx.List([nnx.Dropout(rate) for rate in dropout])
-        self.out = nnx.Linear(sizes[-1], outputs, rngs=rngs)
+        self.out = dense(sizes[-1], outputs)
         self.activation = activation
 
     def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):

@@ -3,7 +3,7 @@
 Kept free of JAX so that a config is validated in milliseconds.
 """
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
@@ -48,4 +48,4 @@ class LDASpec(Strict):
     shrinkage: float | Literal["auto"] | None = None
 
 
-ModelSpec = Annotated[Union[MLPSpec, LogisticSpec, LDASpec], Field(discriminator="type")]
+ModelSpec = Annotated[MLPSpec | LogisticSpec | LDASpec, Field(discriminator="type")]

@@ -40,7 +40,8 @@ def _direction(opt) -> optax.GradientTransformation:
         case "momentum" | "nesterov":
             return optax.trace(decay=opt.momentum, nesterov=opt.name == "nesterov")
         case "rmsprop":
-            return optax.scale_by_rms(decay=opt.decay, **eps)
+            # Keras' RMSprop (the book's): eps 1e-7 added outside the square root.
+            return optax.scale_by_rms(decay=opt.decay, eps=opt.eps or 1e-7, eps_in_sqrt=False)
         case "adam" | "adamw":
             return optax.scale_by_adam(b1=opt.b1, b2=opt.b2, **eps)
         case "nadam":

@@ -7,8 +7,8 @@ the sums into the numbers written to metrics.jsonl.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import jax.numpy as jnp

@@ -1,0 +1,46 @@
+"""Small helpers the tests share: run the CLI in-process, write tiny data files."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from nnx.cli import main
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run `nnx ARGS` in this process; return (exit code, stdout, stderr)."""
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int | None = None, compress: bool = True) -> Path:
+    """Write an array of uint8 in the IDX format (big-endian header), gzip-compressed by default."""
+    array = np.asarray(array, dtype=np.uint8)
+    magic = (0x0800 | array.ndim) if magic is None else magic
+    raw = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    return path
+
+
+def write_experiment(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+QUICK = """
+name: quick
+seed: 0
+data: {name: digits, validation_split: 0.2}
+model: {type: mlp, hidden: [32], dropout: 0.1}
+training: {epochs: 2, batch_size: 64, optimizer: {name: adam, learning_rate: 0.003}}
+"""

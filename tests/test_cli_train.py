@@ -1,0 +1,120 @@
+"""`nnx train` end to end through the CLI, on the bundled digits: what a user types and sees."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from .conftest import EXPERIMENTS
+from .helpers import QUICK, run_cli, write_experiment
+
+
+def run_folders(out):
+    return sorted(p for p in out.glob("*/*") if p.is_dir())
+
+
+def test_help_and_version(capsys):
+    code, out, _ = run_cli(["--help"], capsys)
+    assert code == 0 and "train" in out
+    code, out, _ = run_cli(["train", "--help"], capsys)
+    assert code == 0 and "--set" in out and "--output-dir" in out and "--device" in out
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and "nnx" in out
+
+
+def test_help_does_not_import_jax():
+    import subprocess
+    import sys
+
+    code = "import sys; from nnx.cli import cli; sys.exit('jax' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_quickstart_trains_and_writes_a_complete_run_folder(tmp_path, capsys):
+    code, out, err = run_cli(["train", EXPERIMENTS / "quickstart.yaml", "-o", tmp_path,
+                              "--set", "training.epochs=3"], capsys)
+    assert code == 0, err
+    (run,) = run_folders(tmp_path)
+    assert run.parent.name == "quickstart" and run.name.endswith("-default")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["seed"] == 0 and config["training"]["epochs"] == 3 and config["model"]["type"] == "mlp"
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2, 3]
+    assert {"loss", "accuracy"} <= set(lines[0]["train"]) and {"loss", "accuracy"} <= set(lines[0]["validation"])
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("experiment", "run", "model", "params", "epochs", "seconds", "device", "seed", "test", "validation"):
+        assert key in summary, key
+    assert summary["params"] == 64 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+    assert summary["epochs"] == 3 and 0.5 < summary["test"]["accuracy"] <= 1.0
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    assert "test error" in out and "default" in out
+
+
+def test_checkpoint_loads_back_and_reproduces_test_accuracy(tmp_path, capsys):
+    from nnx import data
+    from nnx.train.checkpoint import load_model
+    from nnx.train.loop import batch_for_eval
+
+    path = write_experiment(tmp_path / "q.yaml", QUICK)
+    assert run_cli(["train", path, "-o", tmp_path / "out", "-q"], capsys)[0] == 0
+    (run,) = run_folders(tmp_path / "out")
+    model, spec = load_model(run)
+    dataset = data.load(spec.data, seed=spec.seed)
+    test = batch_for_eval(dataset.x_test, dataset.y_test, 10_000)
+    accuracy = float(np.mean(np.argmax(model(test.x[0], train=False), -1)[: test.n] == dataset.y_test))
+    summary = json.loads((run / "summary.json").read_text())
+    assert accuracy == pytest.approx(summary["test"]["accuracy"], abs=1e-6)
+
+
+def test_same_seed_gives_identical_metrics(tmp_path, capsys):
+    path = write_experiment(tmp_path / "q.yaml", QUICK)
+    for out in ("a", "b"):
+        assert run_cli(["train", path, "-o", tmp_path / out, "-q"], capsys)[0] == 0
+    (a,), (b,) = run_folders(tmp_path / "a"), run_folders(tmp_path / "b")
+    strip = lambda run: [{k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
+                         for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert strip(a) == strip(b)
+    assert json.loads((a / "summary.json").read_text())["test"] == json.loads((b / "summary.json").read_text())["test"]
+    # ... and another seed gives other numbers.
+    assert run_cli(["train", path, "-o", tmp_path / "c", "-q", "--seed", "1"], capsys)[0] == 0
+    (c,) = run_folders(tmp_path / "c")
+    assert strip(c) != strip(a)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (QUICK.replace("type: mlp", "type: mpl"), "'mpl' is not one of"),
+    (QUICK.replace("name: digits", "name: digitz"), "did you mean 'digits'"),
+    (QUICK + "extra_key: 1\n", "unknown key"),
+    ("data: [", "malformed YAML"),
+])
+def test_user_errors_are_one_line_exit_2_and_leave_no_run_folder(tmp_path, capsys, text, fragment):
+    path = write_experiment(tmp_path / "bad.yaml", text)
+    code, out, err = run_cli(["train", path, "-o", tmp_path / "out"], capsys)
+    assert code == 2
+    assert fragment in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not run_folders(tmp_path / "out")
+
+
+def test_missing_data_file_is_a_user_error_without_run_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NNX_DATA_DIR", raising=False)
+    path = write_experiment(tmp_path / "m.yaml", QUICK.replace("name: digits", "name: mnist"))
+    code, _, err = run_cli(["train", path, "-o", tmp_path / "out", "--data-dir", tmp_path / "nodata"], capsys)
+    assert code == 2 and "mnist/train-images-idx3-ubyte.gz" in err and str(tmp_path / "nodata") in err
+    assert "Traceback" not in err and not run_folders(tmp_path / "out")
+
+
+def test_bad_option_is_a_usage_error(tmp_path, capsys):
+    code, _, err = run_cli(["train", EXPERIMENTS / "quickstart.yaml", "--device", "abacus"], capsys)
+    assert code == 2 and "abacus" in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    path = write_experiment(tmp_path / "bad.yaml", QUICK + "extra_key: 1\n")
+    plain = subprocess.run([sys.executable, "-m", "nnx", "train", str(path)], capture_output=True, text=True)
+    debug = subprocess.run([sys.executable, "-m", "nnx", "--debug", "train", str(path)], capture_output=True, text=True)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert "Traceback" in debug.stderr
