@@ -49,7 +49,7 @@ def _check_device(device: str) -> None:
 
 
 @cli.command()
-@click.argument("experiment_file", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("experiment_file", type=click.Path(dir_okay=True, path_type=str), required=False)
 @click.option("--output-dir", "-o", default="outputs", show_default=True, type=click.Path(file_okay=False),
               help="Where run folders are written: OUTPUT_DIR/<experiment>/<time>-<run>/.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
@@ -61,9 +61,13 @@ def _check_device(device: str) -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu", "tpu"]), default="auto", show_default=True,
               help="Where to train.")
 @click.option("--dry-run", is_flag=True, help="List the runs that would be made, and exit.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=str), metavar="RUN_FOLDER",
+              help="Continue an interrupted or crashed run from its last complete epoch.")
+@click.option("--force", is_flag=True, help="With --resume: accept a config that differs from the run's.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the final table.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, dry_run, quiet, debug):
+def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, dry_run, resume_dir, force,
+          quiet, debug):
     """Train every variant and seed of EXPERIMENT_FILE, each into its own run folder.
 
     \b
@@ -71,9 +75,15 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
       nnx train experiments/quickstart.yaml
       nnx train experiments/mnist_regularization.yaml --only dropout --set training.epochs=10
       nnx train experiments/mnist_mlp.yaml --dry-run
+      nnx train --resume outputs/mnist_mlp/20261126-101500-default
     """
     from .config import load_experiment
 
+    if resume_dir:
+        _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet)
+        return
+    if experiment_file is None:
+        raise click.UsageError("give an EXPERIMENT_FILE (or --resume RUN_FOLDER)")
     experiment = load_experiment(experiment_file, overrides=overrides, seed=seed, only=only)
     if dry_run:
         _print_plan(experiment, output_dir)
@@ -86,9 +96,36 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
     outcomes = run_experiment(experiment, output_dir=output_dir, data_dir=data_dir,
                               reporter=ConsoleReporter(quiet=quiet), debug=debug)
     out_console.print(outcomes_table(outcomes))
-    failed = [o for o in outcomes if o.status != "completed"]
-    if failed:
+    _exit_for(outcomes)
+
+
+def _exit_for(outcomes) -> None:
+    from .report import err_console
+
+    interrupted = [o for o in outcomes if o.status == "interrupted"]
+    if interrupted:
+        err_console.print(f"interrupted: resume with  nnx train --resume {interrupted[0].folder}")
+        sys.exit(EXIT_INTERRUPTED)
+    if any(o.status != "completed" for o in outcomes):
         sys.exit(EXIT_RUN_FAILED)
+
+
+def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet) -> None:
+    from .config import load_experiment
+
+    experiment = load_experiment(experiment_file) if experiment_file else None
+    _select_device(device)
+    from .report import ConsoleReporter, err_console, out_console, outcomes_table
+    from .runner import resume_run
+
+    _check_device(device)
+    outcome = resume_run(resume_dir, overrides=overrides, force=force, experiment=experiment, data_dir=data_dir,
+                         reporter=ConsoleReporter(quiet=quiet))
+    if outcome.status == "completed" and outcome.error:
+        err_console.print(f"{resume_dir}: {outcome.error}")
+        return
+    out_console.print(outcomes_table([outcome]))
+    _exit_for([outcome])
 
 
 def _print_plan(experiment, output_dir) -> None:

@@ -219,6 +219,27 @@ def load_run_config(path: str | Path) -> RunSpec:
     return _validate(RunSpec, raw, str(path), lines, ())
 
 
+def apply_overrides(spec: RunSpec, overrides: Iterable[str]) -> RunSpec:
+    """A RunSpec with `--set KEY=VALUE` overrides applied, validated."""
+    overrides = list(overrides)
+    if not overrides:
+        return spec
+    raw = spec.model_dump(mode="json")
+    for keys, value in (_parse_override(o) for o in overrides):
+        _set_path(raw, keys, value, "the run's config")
+    return _validate(RunSpec, raw, "--set", {}, ()).model_copy(update={"seeds_in_name": spec.seeds_in_name})
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
 def dump_run_config(spec: RunSpec) -> str:
     return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
 

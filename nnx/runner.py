@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from . import __version__
 from .config import Experiment, RunSpec, dump_run_config
-from .errors import NnxError, RunError
+from .errors import ConfigError, NnxError, RunError
 from .runs import RunFolder, ensure_writable
 
 
@@ -62,22 +62,30 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     for spec in experiment.runs:
         datasets.get(spec)
     outcomes = []
-    for index, spec in enumerate(experiment.runs, 1):
-        try:
-            outcome = run_one(spec, datasets.get(spec), output_dir, reporter, index, len(experiment.runs))
-        except KeyboardInterrupt:
-            raise
-        except NnxError as e:
-            if getattr(e, "exit_code", 1) == 2 and not outcomes:
-                raise  # a config problem found at build time: nothing has run yet
-            outcome = RunOutcome(spec, getattr(e, "folder", None), "failed", error=str(e))
-        except Exception as e:  # a bug or a backend failure: record it, go on with the other runs
-            if debug:
-                traceback.print_exc()
-            outcome = RunOutcome(spec, None, "failed", error=f"{type(e).__name__}: {e}")
-        reporter.run_ended(outcome)
-        outcomes.append(outcome)
+    with InterruptFlag(reporter) as interrupt:
+        for index, spec in enumerate(experiment.runs, 1):
+            outcome = _run_guarded(spec, datasets, output_dir, reporter, index, len(experiment.runs),
+                                   interrupt, debug, first=not outcomes)
+            reporter.run_ended(outcome)
+            outcomes.append(outcome)
+            if outcome.status == "interrupted":
+                break  # the user asked to stop: the remaining runs are not started
     return outcomes
+
+
+def _run_guarded(spec, datasets, output_dir, reporter, index, total, interrupt, debug, first) -> RunOutcome:
+    """One run; its failure is recorded in its folder and reported, and the experiment goes on."""
+    try:
+        outcome = run_one(spec, datasets.get(spec), output_dir, reporter, index, total, interrupt)
+    except NnxError as e:
+        if e.exit_code == 2 and first and getattr(e, "folder", None) is None:
+            raise  # a config problem found while building: nothing has run yet
+        outcome = RunOutcome(spec, getattr(e, "folder", None), "failed", error=str(e))
+    except Exception as e:  # a bug or a backend failure: record it, go on with the other runs
+        if debug:
+            traceback.print_exc()
+        outcome = RunOutcome(spec, getattr(e, "folder", None), "failed", error=f"{type(e).__name__}: {e}")
+    return outcome
 
 
 class _DataCache:
@@ -95,25 +103,35 @@ class _DataCache:
         return self.cache[key]
 
 
-def run_one(spec: RunSpec, dataset, output_dir: Path, reporter: Reporter, index: int = 1, total: int = 1) -> RunOutcome:
-    from . import models
-
+def run_one(spec: RunSpec, dataset, output_dir: Path, reporter: Reporter, index: int = 1, total: int = 1,
+            interrupt: InterruptFlag | None = None) -> RunOutcome:
     model = _build(spec, dataset)
     folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
     folder.write_config(dump_run_config(spec))
     folder.set_status("running")
+    return _execute(spec, dataset, model, folder, reporter, index, total, interrupt, resume=False)
+
+
+def _execute(spec, dataset, model, folder: RunFolder, reporter, index, total, interrupt, resume: bool) -> RunOutcome:
+    from . import models
+
     reporter.run_started(spec, index, total, folder.path, _count_params(model))
     try:
         if models.is_network(spec.model):
-            summary = _train_network(spec, dataset, model, folder, reporter)
+            summary = _train_network(spec, dataset, model, folder, reporter, interrupt, resume)
         else:
             summary = _fit_estimator(spec, dataset, model)
+        if summary is None:  # interrupted between epochs: resumable
+            folder.set_status("interrupted", reason="interrupted by the user (Ctrl-C)",
+                              resume=f"nnx train --resume {folder.path}")
+            return RunOutcome(spec, folder.path, "interrupted", error=f"resume with: nnx train --resume {folder.path}")
         summary = {**_summary_header(spec, dataset, folder), **summary}
         folder.write_summary(summary)
         folder.set_status("completed")
         return RunOutcome(spec, folder.path, "completed", summary)
     except KeyboardInterrupt:
-        folder.set_status("interrupted", reason="interrupted by the user (Ctrl-C)")
+        folder.set_status("interrupted", reason="stopped at once by a second Ctrl-C",
+                          resume=f"nnx train --resume {folder.path}")
         raise
     except Exception as e:
         message = str(e) if isinstance(e, NnxError) else f"{type(e).__name__}: {e}"
@@ -122,6 +140,114 @@ def run_one(spec: RunSpec, dataset, output_dir: Path, reporter: Reporter, index:
             e.folder = folder.path
             raise
         raise RunError(message) from e
+
+
+def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experiment: Experiment | None = None,
+               data_dir=None, reporter: Reporter | None = None) -> RunOutcome:
+    """Continue a run from its last complete epoch, in the same folder."""
+    from .config import apply_overrides, load_run_config
+    from .runs import read_run
+
+    reporter = reporter or SilentReporter()
+    folder = RunFolder(Path(run_dir))
+    if not (folder.path / "config.yaml").is_file():
+        raise ConfigError(f"--resume {run_dir}: not a run folder (no config.yaml); give a folder under outputs/")
+    record = read_run(folder.path)
+    saved = load_run_config(folder.path / "config.yaml")
+    if record.state == "completed":
+        return RunOutcome(saved, folder.path, "completed", record.summary, error="already completed; nothing to do")
+    wanted = saved
+    if experiment is not None:
+        matches = [r for r in experiment.runs if r.variant == saved.variant and r.seed == saved.seed]
+        if not matches:
+            raise ConfigError(f"--resume: the experiment file has no run {saved.run_name} (variant "
+                              f"{saved.variant}, seed {saved.seed})")
+        wanted = matches[0]
+    wanted = apply_overrides(wanted, overrides)
+    if _comparable(wanted) != _comparable(saved):
+        if not force:
+            raise ConfigError(f"--resume {run_dir}: the config differs from the run's config.yaml "
+                              f"({', '.join(_differences(saved, wanted))}); pass --force to resume with the new config")
+        folder.write_config(dump_run_config(wanted))
+    dataset = _DataCache(data_dir).get(wanted)
+    if record.metrics:
+        _truncate_metrics(folder, _last_checkpoint_epoch(folder))
+    folder.set_status("running", resumed=True)
+    model = _build(wanted, dataset)
+    with InterruptFlag(reporter) as interrupt:
+        return _execute(wanted, dataset, model, folder, reporter, 1, 1, interrupt, resume=True)
+
+
+def _comparable(spec: RunSpec) -> dict:
+    return spec.model_dump(mode="json")
+
+
+def _differences(a: RunSpec, b: RunSpec) -> list[str]:
+    from .config import flatten
+
+    fa, fb = flatten(_comparable(a)), flatten(_comparable(b))
+    return [f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+
+
+def _last_checkpoint_epoch(folder: RunFolder) -> int:
+    from .train.checkpoint import TrainCheckpoints
+
+    store = TrainCheckpoints(folder.path / "checkpoints")
+    try:
+        return store.latest_epoch() or 0
+    finally:
+        store.close()
+
+
+def _truncate_metrics(folder: RunFolder, last_epoch: int) -> None:
+    """Keep the metrics of the epochs the checkpoint holds; drop later (or torn) lines."""
+    from .runs import write_atomic
+
+    path = folder.path / "metrics.jsonl"
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line)["epoch"] <= last_epoch:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    write_atomic(path, "".join(line + "\n" for line in kept))
+
+
+class InterruptFlag:
+    """Ctrl-C once: finish the epoch, save, stop. Ctrl-C twice: stop at once (KeyboardInterrupt)."""
+
+    def __init__(self, reporter: Reporter):
+        self.reporter, self.requested, self._previous = reporter, False, None
+
+    def __enter__(self) -> InterruptFlag:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        signal.signal(signal.SIGINT, self._second)
+        self.reporter.message("Ctrl-C: finishing this epoch and saving; press Ctrl-C again to stop at once")
+
+    def _second(self, signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _build(spec: RunSpec, dataset):
@@ -142,19 +268,24 @@ def _count_params(model) -> int:
     return int(sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))))
 
 
-def _train_network(spec: RunSpec, dataset, model, folder: RunFolder, reporter: Reporter) -> dict:
-    from .train.checkpoint import save_model
+def _train_network(spec: RunSpec, dataset, model, folder: RunFolder, reporter: Reporter,
+                   interrupt=None, resume: bool = False) -> dict | None:
+    from .train.checkpoint import TrainCheckpoints, save_model
     from .train.loop import fit
 
     def on_epoch(record):
         folder.append_metrics(record.as_json())
         reporter.epoch_ended(spec, record)
 
-    result = fit(model, dataset, spec, callbacks=[on_epoch])
+    checkpoints = TrainCheckpoints(folder.path / "checkpoints")
+    result = fit(model, dataset, spec, callbacks=[on_epoch], checkpoints=checkpoints, resume=resume,
+                 should_stop=interrupt or (lambda: False))
+    if result.interrupted:
+        return None
     save_model(folder.checkpoint_dir, result.model)
     return {
         "params": _count_params(result.model),
-        "epochs": len(result.history),
+        "epochs": result.epochs,
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
         "seconds": round(result.seconds, 3),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
+import numpy as np
 from flax import nnx
 
 
@@ -45,3 +46,54 @@ def load_model(run_dir: str | Path) -> tuple[nnx.Module, object]:
     info = DataInfo(**{**info_dict, "input_shape": tuple(info_dict["input_shape"])})
     model = models.build(spec.model, info, nnx.Rngs(spec.seed))
     return restore_into(run_dir / "checkpoint", model), spec
+
+
+class TrainCheckpoints:
+    """Per-epoch training state for exact resume: the last epoch's and the best epoch's.
+
+    Each holds the parameters, other variables, optimizer state, and a small JSON record (epoch,
+    early-stopping state). Orbax writes each checkpoint to a temporary folder and renames it when
+    complete, so a crash mid-write leaves the previous checkpoint intact. The data order and the
+    dropout keys derive from (seed, epoch), so the epoch number is the whole data-order state.
+    """
+
+    def __init__(self, directory: Path):
+        import orbax.checkpoint as ocp
+
+        self._ocp = ocp
+        directory = Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=True)
+        self.last = ocp.CheckpointManager(directory / "last", options=options)
+        self.best = ocp.CheckpointManager(directory / "best", options=options)
+
+    def save(self, epoch: int, state, record: dict, is_best: bool) -> None:
+        # Host copies first: the device buffers are donated to the next epoch while Orbax writes.
+        host = jax.tree.map(lambda a: np.array(a, copy=True), state)
+        args = self._args(host, {**record, "epoch": epoch}, save=True)
+        self.last.save(epoch, args=args)
+        if is_best:
+            self.best.save(epoch, args=self._args(host, {**record, "epoch": epoch}, save=True))
+
+    def latest_epoch(self) -> int | None:
+        return self.last.latest_step()
+
+    def restore(self, abstract_state, which: str = "last"):
+        """(state, record) of the last (or best) checkpoint, or None if there is none."""
+        manager = self.last if which == "last" else self.best
+        step = manager.latest_step()
+        if step is None:
+            return None
+        out = manager.restore(step, args=self._args(abstract_state, None, save=False))
+        return out.state, out.record
+
+    def _args(self, state, record, save: bool):
+        a = self._ocp.args
+        if save:
+            return a.Composite(state=a.StandardSave(state), record=a.JsonSave(record))
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+        return a.Composite(state=a.StandardRestore(abstract), record=a.JsonRestore())
+
+    def close(self) -> None:
+        for manager in (self.last, self.best):
+            manager.wait_until_finished()
+            manager.close()

@@ -33,6 +33,14 @@ class EarlyStopping:
                               "is 0; set a validation split or monitor a train metric")
         return cls(spec.monitor, spec.mode, spec.patience, spec.min_delta)
 
+    def state_dict(self) -> dict:
+        best = self.best_value if math.isfinite(self.best_value) else None
+        return {"best_value": best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load(self, saved: dict | None) -> None:
+        if saved and saved.get("best_value") is not None:
+            self.best_value, self.best_epoch, self.wait = saved["best_value"], saved["best_epoch"], saved["wait"]
+
     def value(self, record) -> float:
         split, _, metric = self.monitor.partition(".")
         metrics = record.validation if split == "validation" else record.train

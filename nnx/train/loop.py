@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -53,7 +53,8 @@ class FitResult:
     best_epoch: int | None
     stopped_early: bool
     seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 0  # the last epoch trained (counting epochs before a resume)
+    interrupted: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,24 +160,29 @@ def make_core(model: nnx.Module, task, training, regularization, steps_per_epoch
 
 
 # --------------------------------------------------------------------------------------------
-# fit: epochs, validation, early stopping, callbacks
+# fit: epochs, validation, early stopping, checkpoints, callbacks
 
 
 EpochCallback = Callable[[EpochRecord], None]
 
 
-def fit(model: nnx.Module, data: Dataset, spec, *, seed: int | None = None,
-        callbacks: Sequence[EpochCallback] = (), should_stop: Callable[[], bool] = lambda: False) -> FitResult:
-    """Train `model` on `data` as `spec` (a RunSpec) says; return the trained model and its metrics."""
+def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCallback] = (),
+        should_stop: Callable[[], bool] = lambda: False, checkpoints=None, resume: bool = False,
+        augment: Callable | None = None) -> FitResult:
+    """Train `model` on `data` as `spec` (a RunSpec) says; return the trained model and its metrics.
+
+    With `checkpoints` (a TrainCheckpoints), the state is saved after every epoch, and `resume`
+    continues from the last saved epoch exactly as if training had never stopped. `should_stop`
+    is polled after each epoch (Ctrl-C): training then ends early and the result is `interrupted`.
+    """
     training, task = spec.training, tasks_.task_for(data.info.task)
-    seed = spec.seed if seed is None else seed
     n_train = len(data.x_train)
     if n_train == 0:
         raise RunError("the training split is empty; lower data.validation_split or use more data")
     batch_size = min(training.batch_size, n_train)
     steps_per_epoch = math.ceil(n_train / batch_size)
     core, state = make_core(model, task, training.model_copy(update={"batch_size": batch_size}),
-                            spec.regularization, steps_per_epoch)
+                            spec.regularization, steps_per_epoch, augment)
 
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     val = batch_for_eval(data.x_val, data.y_val, training.eval_batch_size) if len(data.x_val) else None
@@ -185,30 +191,50 @@ def fit(model: nnx.Module, data: Dataset, spec, *, seed: int | None = None,
     stopper = EarlyStopping.from_spec(training.early_stopping, has_validation=val is not None)
     lr_at = _learning_rate_fn(training, steps_per_epoch)
 
-    run_key = jax.random.key(seed)
+    first_epoch, seconds_before, stopped_early = 1, 0.0, False
+    if resume and checkpoints is not None and checkpoints.latest_epoch() is not None:
+        state, saved = checkpoints.restore(state)
+        first_epoch, seconds_before, stopped_early = saved["epoch"] + 1, saved["seconds"], saved["stopped"]
+        if stopper is not None:
+            stopper.load(saved["early_stopping"])
+            if stopper.best_epoch is not None:
+                stopper.best_state = checkpoints.restore(state, "best")[0]
+
+    run_key = jax.random.key(spec.seed)
     history: list[EpochRecord] = []
+    last_epoch, interrupted = first_epoch - 1, False
     started = time.perf_counter()
-    stopped_early = False
-    for epoch in range(1, training.epochs + 1):
+    for epoch in range(first_epoch, training.epochs + 1):
+        if stopped_early:
+            break
         t0 = time.perf_counter()
-        # The epoch's key depends only on (seed, epoch): the data order of a resumed run is the same.
+        # The epoch's key depends only on (seed, epoch): a resumed run sees the same data order.
         state, sums = train_epoch(state, x_train, y_train, jax.random.fold_in(run_key, epoch))
         train_metrics = tasks_.finalize(task, sums)
         if not math.isfinite(train_metrics["loss"]):
-            raise RunError(f"the training loss became {train_metrics['loss']} at epoch {epoch}; "
-                           "lower training.optimizer.learning_rate or add optimizer.clip_norm")
+            raise RunError(f"the training loss became {train_metrics['loss']} at epoch {epoch}; lower "
+                           "training.optimizer.learning_rate or set training.optimizer.clip_norm")
         val_metrics = tasks_.finalize(task, evaluate(state["params"], state["rest"], val.x, val.y, val.w)) if val else {}
         record = EpochRecord(epoch, train_metrics, val_metrics, time.perf_counter() - t0,
                              learning_rate=lr_at(epoch * steps_per_epoch))
         history.append(record)
+        last_epoch = epoch
+        stopped_early = stopper is not None and stopper.update(record, state)
         for callback in callbacks:
             callback(record)
-        if stopper is not None and stopper.update(record, state):
-            stopped_early = True
+        if checkpoints is not None:
+            checkpoints.save(epoch, state, {
+                "seconds": seconds_before + time.perf_counter() - started, "stopped": stopped_early,
+                "early_stopping": stopper.state_dict() if stopper is not None else None,
+            }, is_best=stopper is not None and stopper.best_epoch == epoch)
+        if should_stop() and epoch < training.epochs and not stopped_early:
+            interrupted = True
             break
-        if should_stop():
-            break
-    seconds = time.perf_counter() - started
+    seconds = seconds_before + time.perf_counter() - started
+    if checkpoints is not None:
+        checkpoints.close()
+    if interrupted:
+        return FitResult(model, history, {}, {}, None, False, seconds, epochs=last_epoch, interrupted=True)
 
     best_epoch = None
     if stopper is not None and stopper.best_state is not None:
@@ -220,7 +246,7 @@ def fit(model: nnx.Module, data: Dataset, spec, *, seed: int | None = None,
     test = batch_for_eval(data.x_test, data.y_test, training.eval_batch_size)
     test_metrics = tasks_.finalize(task, evaluate(state["params"], state["rest"], test.x, test.y, test.w))
     final_val = tasks_.finalize(task, evaluate(state["params"], state["rest"], val.x, val.y, val.w)) if val else {}
-    return FitResult(model, history, test_metrics, final_val, best_epoch, stopped_early, seconds)
+    return FitResult(model, history, test_metrics, final_val, best_epoch, stopped_early, seconds, epochs=last_epoch)
 
 
 def _learning_rate_fn(training, steps_per_epoch: int):
