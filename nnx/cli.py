@@ -37,6 +37,27 @@ def _select_device(device: str) -> None:
         os.environ["JAX_PLATFORMS"] = "cpu"
 
 
+def _start_distributed() -> None:
+    """Several hosts: when the coordinator is named in the environment, join the JAX cluster.
+
+    Reads NNX_COORDINATOR (host:port), NNX_NUM_PROCESSES and NNX_PROCESS_ID; on a managed cluster
+    (SLURM, TPU pods) `jax.distributed.initialize()` finds them itself when NNX_DISTRIBUTED=1.
+    """
+    coordinator = os.environ.get("NNX_COORDINATOR")
+    if not coordinator and os.environ.get("NNX_DISTRIBUTED") != "1":
+        return
+    import jax
+
+    if coordinator:
+        if jax.default_backend() == "cpu" or os.environ.get("JAX_PLATFORMS") == "cpu":
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(coordinator_address=coordinator,
+                                   num_processes=int(os.environ["NNX_NUM_PROCESSES"]),
+                                   process_id=int(os.environ["NNX_PROCESS_ID"]))
+    else:
+        jax.distributed.initialize()
+
+
 def _check_device(device: str) -> None:
     import jax
 
@@ -60,14 +81,16 @@ def _check_device(device: str) -> None:
 @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeatable).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu", "tpu"]), default="auto", show_default=True,
               help="Where to train.")
+@click.option("--devices", default="1", show_default=True, metavar="N|all",
+              help="Train data-parallel over N local devices (or all); batches are split over them.")
 @click.option("--dry-run", is_flag=True, help="List the runs that would be made, and exit.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=str), metavar="RUN_FOLDER",
               help="Continue an interrupted or crashed run from its last complete epoch.")
 @click.option("--force", is_flag=True, help="With --resume: accept a config that differs from the run's.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the final table.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, dry_run, resume_dir, force,
-          quiet, debug):
+def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, devices, dry_run, resume_dir,
+          force, quiet, debug):
     """Train every variant and seed of EXPERIMENT_FILE, each into its own run folder.
 
     \b
@@ -79,8 +102,11 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
     """
     from .config import load_experiment
 
+    if devices != "all" and not devices.isdigit():
+        raise click.BadParameter(f"'{devices}' is not a number of devices or 'all'", param_hint="--devices")
+    _start_distributed()
     if resume_dir:
-        _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet)
+        _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet, devices)
         return
     if experiment_file is None:
         raise click.UsageError("give an EXPERIMENT_FILE (or --resume RUN_FOLDER)")
@@ -94,7 +120,7 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
 
     _check_device(device)
     outcomes = run_experiment(experiment, output_dir=output_dir, data_dir=data_dir,
-                              reporter=ConsoleReporter(quiet=quiet), debug=debug)
+                              reporter=ConsoleReporter(quiet=quiet), debug=debug, devices=devices)
     out_console.print(outcomes_table(outcomes))
     _exit_for(outcomes)
 
@@ -110,7 +136,7 @@ def _exit_for(outcomes) -> None:
         sys.exit(EXIT_RUN_FAILED)
 
 
-def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet) -> None:
+def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet, devices) -> None:
     from .config import load_experiment
 
     experiment = load_experiment(experiment_file) if experiment_file else None
@@ -120,7 +146,7 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
 
     _check_device(device)
     outcome = resume_run(resume_dir, overrides=overrides, force=force, experiment=experiment, data_dir=data_dir,
-                         reporter=ConsoleReporter(quiet=quiet))
+                         reporter=ConsoleReporter(quiet=quiet), devices=devices)
     if outcome.status == "completed" and outcome.error:
         err_console.print(f"{resume_dir}: {outcome.error}")
         return

@@ -52,7 +52,8 @@ def plan(experiment: Experiment) -> list[tuple[RunSpec, str]]:
 
 
 def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", data_dir=None,
-                   reporter: Reporter | None = None, debug: bool = False) -> list[RunOutcome]:
+                   reporter: Reporter | None = None, debug: bool = False,
+                   devices: int | str | None = None) -> list[RunOutcome]:
     reporter = reporter or SilentReporter()
     output_dir = Path(output_dir)
     ensure_writable(output_dir)
@@ -65,7 +66,7 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     with InterruptFlag(reporter) as interrupt:
         for index, spec in enumerate(experiment.runs, 1):
             outcome = _run_guarded(spec, datasets, output_dir, reporter, index, len(experiment.runs),
-                                   interrupt, debug, first=not outcomes)
+                                   interrupt, debug, first=not outcomes, devices=devices)
             reporter.run_ended(outcome)
             outcomes.append(outcome)
             if outcome.status == "interrupted":
@@ -73,10 +74,11 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     return outcomes
 
 
-def _run_guarded(spec, datasets, output_dir, reporter, index, total, interrupt, debug, first) -> RunOutcome:
+def _run_guarded(spec, datasets, output_dir, reporter, index, total, interrupt, debug, first,
+                 devices=None) -> RunOutcome:
     """One run; its failure is recorded in its folder and reported, and the experiment goes on."""
     try:
-        outcome = run_one(spec, datasets.get(spec), output_dir, reporter, index, total, interrupt)
+        outcome = run_one(spec, datasets.get(spec), output_dir, reporter, index, total, interrupt, devices)
     except NnxError as e:
         if e.exit_code == 2 and first and getattr(e, "folder", None) is None:
             raise  # a config problem found while building: nothing has run yet
@@ -104,21 +106,22 @@ class _DataCache:
 
 
 def run_one(spec: RunSpec, dataset, output_dir: Path, reporter: Reporter, index: int = 1, total: int = 1,
-            interrupt: InterruptFlag | None = None) -> RunOutcome:
+            interrupt: InterruptFlag | None = None, devices: int | str | None = None) -> RunOutcome:
     model = _build(spec, dataset)
     folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
     folder.write_config(dump_run_config(spec))
     folder.set_status("running")
-    return _execute(spec, dataset, model, folder, reporter, index, total, interrupt, resume=False)
+    return _execute(spec, dataset, model, folder, reporter, index, total, interrupt, resume=False, devices=devices)
 
 
-def _execute(spec, dataset, model, folder: RunFolder, reporter, index, total, interrupt, resume: bool) -> RunOutcome:
+def _execute(spec, dataset, model, folder: RunFolder, reporter, index, total, interrupt, resume: bool,
+             devices: int | str | None = None) -> RunOutcome:
     from . import models
 
     reporter.run_started(spec, index, total, folder.path, _count_params(model))
     try:
         if models.is_network(spec.model):
-            summary = _train_network(spec, dataset, model, folder, reporter, interrupt, resume)
+            summary = _train_network(spec, dataset, model, folder, reporter, interrupt, resume, devices)
         else:
             summary = _fit_estimator(spec, dataset, model)
         if summary is None:  # interrupted between epochs: resumable
@@ -136,14 +139,15 @@ def _execute(spec, dataset, model, folder: RunFolder, reporter, index, total, in
     except Exception as e:
         message = str(e) if isinstance(e, NnxError) else f"{type(e).__name__}: {e}"
         folder.set_status("failed", reason=message)
-        if isinstance(e, NnxError):
-            e.folder = folder.path
+        error = e if isinstance(e, NnxError) else RunError(message)
+        error.folder = folder.path
+        if error is e:
             raise
-        raise RunError(message) from e
+        raise error from e
 
 
 def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experiment: Experiment | None = None,
-               data_dir=None, reporter: Reporter | None = None) -> RunOutcome:
+               data_dir=None, reporter: Reporter | None = None, devices: int | str | None = None) -> RunOutcome:
     """Continue a run from its last complete epoch, in the same folder."""
     from .config import apply_overrides, load_run_config
     from .runs import read_run
@@ -175,7 +179,7 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     folder.set_status("running", resumed=True)
     model = _build(wanted, dataset)
     with InterruptFlag(reporter) as interrupt:
-        return _execute(wanted, dataset, model, folder, reporter, 1, 1, interrupt, resume=True)
+        return _execute(wanted, dataset, model, folder, reporter, 1, 1, interrupt, resume=True, devices=devices)
 
 
 def _comparable(spec: RunSpec) -> dict:
@@ -269,7 +273,7 @@ def _count_params(model) -> int:
 
 
 def _train_network(spec: RunSpec, dataset, model, folder: RunFolder, reporter: Reporter,
-                   interrupt=None, resume: bool = False) -> dict | None:
+                   interrupt=None, resume: bool = False, devices: int | str | None = None) -> dict | None:
     from .train.checkpoint import TrainCheckpoints, save_model
     from .train.loop import fit
 
@@ -279,7 +283,7 @@ def _train_network(spec: RunSpec, dataset, model, folder: RunFolder, reporter: R
 
     checkpoints = TrainCheckpoints(folder.path / "checkpoints")
     result = fit(model, dataset, spec, callbacks=[on_epoch], checkpoints=checkpoints, resume=resume,
-                 should_stop=interrupt or (lambda: False))
+                 should_stop=interrupt or (lambda: False), devices=devices)
     if result.interrupted:
         return None
     save_model(folder.checkpoint_dir, result.model)

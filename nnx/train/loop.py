@@ -23,6 +23,7 @@ from flax import nnx
 from ..data.base import Dataset
 from ..errors import RunError
 from . import tasks as tasks_
+from .devices import Placement, placement
 from .early_stopping import EarlyStopping
 from .optim import make_optimizer, penalty
 
@@ -71,16 +72,20 @@ class Batched:
     n: int
 
 
-def batch_for_eval(x: np.ndarray, y: np.ndarray, batch_size: int) -> Batched:
+def batch_for_eval(x: np.ndarray, y: np.ndarray, batch_size: int, multiple: int = 1,
+                   placement: Placement | None = None) -> Batched:
+    """Pad to whole batches (of a multiple of the device count) and place on the device(s)."""
     n = len(x)
     batch_size = max(1, min(batch_size, n))
+    batch_size = math.ceil(batch_size / multiple) * multiple
     batches = math.ceil(n / batch_size)
     pad = batches * batch_size - n
     xp = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)]) if pad else x
     yp = np.concatenate([y, np.zeros((pad, *y.shape[1:]), y.dtype)]) if pad else y
     w = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
     shape = lambda a: a.reshape(batches, batch_size, *a.shape[1:])  # noqa: E731
-    return Batched(jnp.asarray(shape(xp)), jnp.asarray(shape(yp)), jnp.asarray(shape(w)), n)
+    put = (placement or Placement()).replicate
+    return Batched(*put((jnp.asarray(shape(xp)), jnp.asarray(shape(yp)), jnp.asarray(shape(w)))), n)
 
 
 def epoch_batches(key, n: int, batch_size: int):
@@ -108,6 +113,7 @@ class Core:
     batch_size: int
     # (x, key) -> x: random augmentation of a training batch, on the device; None for none.
     augment: Callable | None = None
+    placement: Placement = Placement()
 
     def loss_fn(self, params, rest, x, y, w, key):
         model = nnx.merge(self.graphdef, params, rest)
@@ -130,9 +136,11 @@ class Core:
         order_key, dropout_key = jax.random.split(key)
         index, weight = epoch_batches(order_key, x.shape[0], self.batch_size)
 
+        shard = self.placement.shard_batch
+
         def body(state, batch):
             i, idx, w = batch
-            return self.train_step(state, x[idx], y[idx], w, jax.random.fold_in(dropout_key, i))
+            return self.train_step(state, shard(x[idx]), shard(y[idx]), shard(w), jax.random.fold_in(dropout_key, i))
 
         state, sums = jax.lax.scan(body, state, (jnp.arange(index.shape[0]), index, weight))
         return state, jax.tree.map(lambda s: jnp.sum(s, axis=0), sums)
@@ -140,8 +148,10 @@ class Core:
     def evaluate(self, params, rest, data_x, data_y, data_w):
         model = nnx.merge(self.graphdef, params, rest)
 
+        shard = self.placement.shard_batch
+
         def body(total, batch):
-            x, y, w = batch
+            x, y, w = (shard(a) for a in batch)
             sums = self.task.sums(model(x, train=False), y, w)
             return jax.tree.map(jnp.add, total, sums), None
 
@@ -152,11 +162,11 @@ class Core:
 
 
 def make_core(model: nnx.Module, task, training, regularization, steps_per_epoch: int,
-              augment: Callable | None = None) -> tuple[Core, dict]:
+              augment: Callable | None = None, placement: Placement = Placement()) -> tuple[Core, dict]:
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = make_optimizer(training, regularization, steps_per_epoch)
-    core = Core(graphdef, task, tx, regularization, training.batch_size, augment)
-    return core, {"params": params, "rest": rest, "opt": tx.init(params)}
+    core = Core(graphdef, task, tx, regularization, training.batch_size, augment, placement)
+    return core, placement.replicate({"params": params, "rest": rest, "opt": tx.init(params)})
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,12 +178,13 @@ EpochCallback = Callable[[EpochRecord], None]
 
 def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCallback] = (),
         should_stop: Callable[[], bool] = lambda: False, checkpoints=None, resume: bool = False,
-        augment: Callable | None = None) -> FitResult:
+        augment: Callable | None = None, devices: int | str | None = None) -> FitResult:
     """Train `model` on `data` as `spec` (a RunSpec) says; return the trained model and its metrics.
 
     With `checkpoints` (a TrainCheckpoints), the state is saved after every epoch, and `resume`
     continues from the last saved epoch exactly as if training had never stopped. `should_stop`
     is polled after each epoch (Ctrl-C): training then ends early and the result is `interrupted`.
+    `devices` (N or "all") trains data-parallel over that many devices.
     """
     training, task = spec.training, tasks_.task_for(data.info.task)
     n_train = len(data.x_train)
@@ -181,11 +192,13 @@ def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCall
         raise RunError("the training split is empty; lower data.validation_split or use more data")
     batch_size = min(training.batch_size, n_train)
     steps_per_epoch = math.ceil(n_train / batch_size)
+    place = placement(devices, batch_size)
     core, state = make_core(model, task, training.model_copy(update={"batch_size": batch_size}),
-                            spec.regularization, steps_per_epoch, augment)
+                            spec.regularization, steps_per_epoch, augment, place)
 
-    x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    val = batch_for_eval(data.x_val, data.y_val, training.eval_batch_size) if len(data.x_val) else None
+    x_train, y_train = place.replicate((jnp.asarray(data.x_train), jnp.asarray(data.y_train)))
+    eval_batches = lambda x, y: batch_for_eval(x, y, training.eval_batch_size, place.size, place)  # noqa: E731
+    val = eval_batches(data.x_val, data.y_val) if len(data.x_val) else None
     train_epoch = jax.jit(core.train_epoch, donate_argnums=0)
     evaluate = jax.jit(core.evaluate)
     stopper = EarlyStopping.from_spec(training.early_stopping, has_validation=val is not None)
@@ -194,11 +207,12 @@ def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCall
     first_epoch, seconds_before, stopped_early = 1, 0.0, False
     if resume and checkpoints is not None and checkpoints.latest_epoch() is not None:
         state, saved = checkpoints.restore(state)
+        state = place.replicate(state)
         first_epoch, seconds_before, stopped_early = saved["epoch"] + 1, saved["seconds"], saved["stopped"]
         if stopper is not None:
             stopper.load(saved["early_stopping"])
             if stopper.best_epoch is not None:
-                stopper.best_state = checkpoints.restore(state, "best")[0]
+                stopper.best_state = place.replicate(checkpoints.restore(state, "best")[0])
 
     run_key = jax.random.key(spec.seed)
     history: list[EpochRecord] = []
@@ -243,7 +257,7 @@ def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCall
             state = stopper.best_state
     nnx.update(model, state["params"], state["rest"])
 
-    test = batch_for_eval(data.x_test, data.y_test, training.eval_batch_size)
+    test = eval_batches(data.x_test, data.y_test)
     test_metrics = tasks_.finalize(task, evaluate(state["params"], state["rest"], test.x, test.y, test.w))
     final_val = tasks_.finalize(task, evaluate(state["params"], state["rest"], val.x, val.y, val.w)) if val else {}
     return FitResult(model, history, test_metrics, final_val, best_epoch, stopped_early, seconds, epochs=last_epoch)

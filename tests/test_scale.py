@@ -1,0 +1,58 @@
+"""Scale without changing results: data parallel over 8 CPU devices, no recompiles across epochs."""
+
+import logging
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from nnx import data
+from nnx.config import parse_experiment
+from nnx.errors import ConfigError
+from nnx.models import build
+from nnx.train.loop import fit
+
+SPEC = parse_experiment("""
+data: {name: digits, validation_split: 0.2}
+model: {type: mlp, hidden: [32], dropout: 0.2}
+training: {epochs: 3, batch_size: 64, optimizer: adam}
+""").runs[0]
+
+
+def train(spec=SPEC, **kw):
+    dataset = data.load(spec.data, seed=spec.seed)
+    return fit(build(spec.model, dataset.info, nnx.Rngs(spec.seed)), dataset, spec, **kw)
+
+
+def test_eight_devices_give_the_same_results_as_one():
+    assert len(jax.devices()) >= 8, "conftest forces 8 CPU devices"
+    one, eight = train(devices=1), train(devices=8)
+    for a, b in zip(one.history, eight.history):
+        np.testing.assert_allclose(a.train["loss"], b.train["loss"], rtol=1e-5)
+        np.testing.assert_allclose(a.validation["loss"], b.validation["loss"], rtol=1e-5)
+    np.testing.assert_allclose(one.test["loss"], eight.test["loss"], rtol=1e-5)
+    assert one.test["accuracy"] == pytest.approx(eight.test["accuracy"], abs=1e-3)
+
+
+def test_batch_that_does_not_split_over_devices_is_a_config_error():
+    with pytest.raises(ConfigError, match="multiple of 3"):
+        train(devices=3)
+    with pytest.raises(ConfigError, match="choose 1 to"):
+        train(devices=99)
+
+
+def test_epochs_compile_once_even_with_a_partial_last_batch(caplog):
+    # 1,150 training examples with batches of 64: the last batch of each epoch is partial.
+    assert len(data.load(SPEC.data, seed=0).x_train) % 64 != 0
+    spec = SPEC.model_copy(update={"training": SPEC.training.model_copy(update={"epochs": 4})})
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="jax"):
+            train(spec)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert sum("train_epoch" in m for m in compiled) == 1, compiled
+    # evaluate: one program for the validation split, one for the test split, none per epoch.
+    assert sum("evaluate" in m for m in compiled) <= 2, compiled
