@@ -162,7 +162,8 @@ class Core:
 
 
 def make_core(model: nnx.Module, task, training, regularization, steps_per_epoch: int,
-              augment: Callable | None = None, placement: Placement = Placement()) -> tuple[Core, dict]:
+              augment: Callable | None = None, placement: Placement | None = None) -> tuple[Core, dict]:
+    placement = placement or Placement()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = make_optimizer(training, regularization, steps_per_epoch)
     core = Core(graphdef, task, tx, regularization, training.batch_size, augment, placement)
