@@ -63,6 +63,14 @@ class TrainingSpec(Strict):
     eval_batch_size: int = Field(2048, ge=1)
     optimizer: OptimizerSpec = OptimizerSpec()
     early_stopping: EarlyStoppingSpec | None = None
+    parallel_seeds: bool = Field(False, description="train all seeds of a variant at once (vmap)")
+
+    @model_validator(mode="after")
+    def _parallel_seeds_alone(self):
+        if self.parallel_seeds and self.early_stopping is not None:
+            raise ValueError("parallel_seeds cannot be combined with early_stopping (each seed would stop "
+                             "at its own epoch); remove one of them")
+        return self
 
     @model_validator(mode="before")
     @classmethod

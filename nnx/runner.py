@@ -62,15 +62,80 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     # error that must cost seconds and leave no run folder behind.
     for spec in experiment.runs:
         datasets.get(spec)
-    outcomes = []
+    outcomes: list[RunOutcome] = []
+    total = len(experiment.runs)
     with InterruptFlag(reporter) as interrupt:
-        for index, spec in enumerate(experiment.runs, 1):
-            outcome = _run_guarded(spec, datasets, output_dir, reporter, index, len(experiment.runs),
+        for group in _parallel_groups(experiment.runs):
+            if len(group) > 1:
+                for outcome in _run_seeds_together(group, datasets, output_dir, reporter, len(outcomes) + 1, total):
+                    reporter.run_ended(outcome)
+                    outcomes.append(outcome)
+                continue
+            outcome = _run_guarded(group[0], datasets, output_dir, reporter, len(outcomes) + 1, total,
                                    interrupt, debug, first=not outcomes, devices=devices)
             reporter.run_ended(outcome)
             outcomes.append(outcome)
             if outcome.status == "interrupted":
                 break  # the user asked to stop: the remaining runs are not started
+    return outcomes
+
+
+def _parallel_groups(runs: list[RunSpec]) -> list[list[RunSpec]]:
+    """Runs in order; the seeds of a variant with training.parallel_seeds form one group."""
+    groups: list[list[RunSpec]] = []
+    for spec in runs:
+        last = groups[-1] if groups else None
+        if (last and spec.training.parallel_seeds and last[0].variant == spec.variant
+                and last[0].training.parallel_seeds):
+            last.append(spec)
+        else:
+            groups.append([spec])
+    return groups
+
+
+def _run_seeds_together(specs: list[RunSpec], datasets, output_dir, reporter, index, total) -> list[RunOutcome]:
+    """All seeds of one variant in one vectorized program, each into its own run folder."""
+    from . import models
+    from .train.checkpoint import save_model
+    from .train.loop import fit_seeds
+
+    if not models.is_network(specs[0].model):
+        return [run_one(spec, datasets.get(spec), output_dir, reporter, index + i, total)
+                for i, spec in enumerate(specs)]
+    data = [datasets.get(spec) for spec in specs]
+    built = [_build(spec, d) for spec, d in zip(specs, data)]
+    folders = []
+    for i, spec in enumerate(specs):
+        folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
+        folder.write_config(dump_run_config(spec))
+        folder.set_status("running", parallel_seeds=[s.seed for s in specs])
+        reporter.run_started(spec, index + i, total, folder.path, _count_params(built[i]))
+        folders.append(folder)
+
+    def writer(folder, spec):
+        def on_epoch(record):
+            folder.append_metrics(record.as_json())
+            reporter.epoch_ended(spec, record)
+        return [on_epoch]
+
+    try:
+        results = fit_seeds(built, data, specs, [writer(f, s) for f, s in zip(folders, specs)])
+    except KeyboardInterrupt:
+        for folder in folders:
+            folder.set_status("interrupted", reason="interrupted by the user (Ctrl-C); parallel seeds do not resume")
+        raise
+    except Exception as e:
+        message = str(e) if isinstance(e, NnxError) else f"{type(e).__name__}: {e}"
+        for folder in folders:
+            folder.set_status("failed", reason=message)
+        return [RunOutcome(spec, folder.path, "failed", error=message) for spec, folder in zip(specs, folders)]
+    outcomes = []
+    for spec, dataset, folder, result in zip(specs, data, folders, results):
+        save_model(folder.checkpoint_dir, result.model)
+        summary = {**_summary_header(spec, dataset, folder), **_network_summary(result), "parallel_seeds": True}
+        folder.write_summary(summary)
+        folder.set_status("completed")
+        outcomes.append(RunOutcome(spec, folder.path, "completed", summary))
     return outcomes
 
 
@@ -287,6 +352,10 @@ def _train_network(spec: RunSpec, dataset, model, folder: RunFolder, reporter: R
     if result.interrupted:
         return None
     save_model(folder.checkpoint_dir, result.model)
+    return _network_summary(result)
+
+
+def _network_summary(result) -> dict:
     return {
         "params": _count_params(result.model),
         "epochs": result.epochs,

@@ -56,3 +56,36 @@ def test_epochs_compile_once_even_with_a_partial_last_batch(caplog):
     assert sum("train_epoch" in m for m in compiled) == 1, compiled
     # evaluate: one program for the validation split, one for the test split, none per epoch.
     assert sum("evaluate" in m for m in compiled) <= 2, compiled
+
+
+def test_parallel_seeds_equal_sequential_seeds(tmp_path, capsys):
+    import json
+
+    from .helpers import run_cli, write_experiment
+
+    text = """
+name: seeds
+seeds: 3
+data: {name: digits}
+model: {type: mlp, hidden: [32], dropout: 0.2}
+training: {epochs: 3, batch_size: 64, optimizer: adam, parallel_seeds: %s}
+"""
+    for mode in ("true", "false"):
+        path = write_experiment(tmp_path / f"{mode}.yaml", text % mode)
+        assert run_cli(["train", path, "-o", tmp_path / mode, "-q"], capsys)[0] == 0
+
+    def runs(mode):
+        return sorted((tmp_path / mode / "seeds").iterdir(), key=lambda p: p.name.split("-seed")[-1])
+
+    for together, alone in zip(runs("true"), runs("false"), strict=True):
+        assert together.name.split("-", 2)[2] == alone.name.split("-", 2)[2]
+        a, b = (json.loads((r / "summary.json").read_text()) for r in (together, alone))
+        assert a["seed"] == b["seed"] and a.get("parallel_seeds") is True
+        np.testing.assert_allclose(a["test"]["loss"], b["test"]["loss"], rtol=1e-4)
+        np.testing.assert_allclose(a["validation"]["loss"], b["validation"]["loss"], rtol=1e-4)
+        la, lb = ([json.loads(x)["train"]["loss"] for x in (r / "metrics.jsonl").read_text().splitlines()]
+                  for r in (together, alone))
+        np.testing.assert_allclose(la, lb, rtol=1e-4)
+    # Different seeds really differ.
+    losses = {json.loads((r / "summary.json").read_text())["test"]["loss"] for r in runs("true")}
+    assert len(losses) == 3

@@ -269,3 +269,73 @@ def _learning_rate_fn(training, steps_per_epoch: int):
 
     fn = schedule(training.optimizer, training.epochs, steps_per_epoch)
     return lambda step: float(fn(step))
+
+
+# --------------------------------------------------------------------------------------------
+# Several seeds in one compiled program
+
+
+def fit_seeds(models: Sequence[nnx.Module], datasets: Sequence[Dataset], specs: Sequence,
+              callbacks: Sequence[Sequence[EpochCallback]] = ()) -> list[FitResult]:
+    """Train the same model and config under several seeds at once, vectorized with jax.vmap.
+
+    Each seed keeps its own initialization, data split, data order and dropout keys, so the
+    results equal sequential runs up to float rounding; one compiled epoch serves all seeds.
+    """
+    spec, data = specs[0], datasets[0]
+    training, task = spec.training, tasks_.task_for(data.info.task)
+    n_train = len(data.x_train)
+    batch_size = min(training.batch_size, n_train)
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    training = training.model_copy(update={"batch_size": batch_size})
+    made = [make_core(m, task, training, spec.regularization, steps_per_epoch) for m in models]
+    core = made[0][0]
+    stack = lambda *trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)  # noqa: E731
+    state = stack(*(state for _, state in made))
+    x_train = jnp.stack([d.x_train for d in datasets])
+    y_train = jnp.stack([d.y_train for d in datasets])
+
+    def eval_sets(split: str):
+        sets = [batch_for_eval(getattr(d, f"x_{split}"), getattr(d, f"y_{split}"), training.eval_batch_size)
+                for d in datasets]
+        return stack(*[(b.x, b.y, b.w) for b in sets])
+
+    has_val = len(data.x_val) > 0
+    val = eval_sets("val") if has_val else None
+    train_epoch = jax.jit(jax.vmap(core.train_epoch), donate_argnums=0)
+    evaluate = jax.jit(jax.vmap(core.evaluate))
+    lr_at = _learning_rate_fn(training, steps_per_epoch)
+    run_keys = [jax.random.key(s.seed) for s in specs]
+    take = lambda tree, i: jax.tree.map(lambda a: a[i], tree)  # noqa: E731
+    callbacks = list(callbacks) or [()] * len(models)
+
+    histories: list[list[EpochRecord]] = [[] for _ in models]
+    started = time.perf_counter()
+    for epoch in range(1, training.epochs + 1):
+        t0 = time.perf_counter()
+        keys = jnp.stack([jax.random.fold_in(k, epoch) for k in run_keys])
+        state, sums = train_epoch(state, x_train, y_train, keys)
+        val_sums = evaluate(state["params"], state["rest"], *val) if has_val else None
+        seconds = (time.perf_counter() - t0) / len(models)
+        for i in range(len(models)):
+            train_metrics = tasks_.finalize(task, take(sums, i))
+            if not math.isfinite(train_metrics["loss"]):
+                raise RunError(f"the training loss of seed {specs[i].seed} became {train_metrics['loss']} at "
+                               f"epoch {epoch}; lower training.optimizer.learning_rate")
+            record = EpochRecord(epoch, train_metrics, tasks_.finalize(task, take(val_sums, i)) if has_val else {},
+                                 seconds, learning_rate=lr_at(epoch * steps_per_epoch))
+            histories[i].append(record)
+            for callback in callbacks[i]:
+                callback(record)
+    seconds = (time.perf_counter() - started) / len(models)
+
+    test = eval_sets("test")
+    test_sums = evaluate(state["params"], state["rest"], *test)
+    results = []
+    for i, model in enumerate(models):
+        params, rest = take(state["params"], i), take(state["rest"], i)
+        nnx.update(model, params, rest)
+        final_val = tasks_.finalize(task, take(val_sums, i)) if has_val else {}
+        results.append(FitResult(model, histories[i], tasks_.finalize(task, take(test_sums, i)), final_val,
+                                 None, False, seconds, epochs=training.epochs))
+    return results
