@@ -91,6 +91,57 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
         sys.exit(EXIT_RUN_FAILED)
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[RUN_OR_EXPERIMENT_FOLDER|GLOB]...")
+@click.option("--metric", "-m", "metrics", multiple=True, metavar="SPLIT.METRIC",
+              help="Sort by this metric, e.g. test.accuracy or validation.loss (default: test.error for "
+                   "classifiers, test.loss otherwise); repeat to plot several.")
+@click.option("--columns", "-c", metavar="A,B,...",
+              help="Columns to show, e.g. run,differs,params,test.error,seconds (also n, status, notes, "
+                   "model, epochs, best_epoch, device, any metric or config key).")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
+              show_default=True, help="Output format, on stdout.")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="Also draw validation (solid) and train (dashed) curves of the metric(s) per epoch.")
+@click.option("--per-run", is_flag=True, help="One row per run folder: do not average seeds.")
+@click.option("--output-dir", "-o", default="outputs", show_default=True, type=click.Path(file_okay=False),
+              help="Where to look for experiments when no folder is given.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def compare(paths, metrics, columns, fmt, plot, per_run, output_dir, debug):
+    """Compare runs side by side: one row per run, or per variant (mean ± sd over seeds).
+
+    Give run folders, experiment folders (all their runs) or globs; with none, every experiment
+    under outputs/. Only the config keys whose values differ between the runs are shown.
+
+    \b
+    Examples:
+      nnx compare outputs/mnist_regularization
+      nnx compare 'outputs/mnist_regularization/*-dropout*' outputs/other --metric test.accuracy
+      nnx compare outputs/mnist_regularization --format markdown > table.md
+      nnx compare outputs/mnist_regularization --plot curves.png -m error -m loss
+    """
+    from . import compare as compare_
+    from .report import err_console, out_console
+
+    comparison = compare_.compare(paths, metrics=metrics, columns=columns, per_run=per_run, root=output_dir)
+    if plot:
+        compare_.plot_curves(comparison, plot, [comparison.metric, *metrics[1:]])
+        err_console.print(f"curves written to {plot}")
+    if fmt == "table":
+        table, console = compare_.render_table(comparison), out_console
+        if not console.is_terminal:  # piped or redirected: as wide as the table needs, never folded
+            from rich.console import Console
+
+            console = Console(highlight=False, width=max(120, _width(console, table)))
+        console.print(table)
+    else:
+        click.echo(compare_.render(comparison, fmt), nl=False)
+
+
+def _width(console, renderable) -> int:
+    return console.measure(renderable, options=console.options.update_width(100_000)).maximum
+
+
 def _print_plan(experiment, output_dir) -> None:
     click.echo(f"{experiment.name}: {len(experiment.runs)} run(s) into {output_dir}/{experiment.name}/")
     for spec in experiment.runs:
