@@ -353,13 +353,26 @@ class Row:
         return Stat.of([r.seconds for r in self.runs])
 
     def value(self, key: str) -> Any:
-        """A descriptive field: the value when the runs agree, else the list of their values."""
-        values = [getattr(r, key) if key in Run.__dataclass_fields__ else (r.config or {}).get(key)
+        """A descriptive field or config key: the value when the runs agree, else `Varies`, the
+        list of their values."""
+        values = [getattr(r, key) if key in Run.__dataclass_fields__ else config_value(r.config, key)
                   for r in self.runs]
-        return values[0] if all(v == values[0] for v in values) else values
+        return values[0] if all(v == values[0] for v in values) else Varies(values)
 
-    def metric_keys(self) -> list[str]:
-        return list(dict.fromkeys(k for r in self.runs for k in r.metrics))
+
+class Varies(list):
+    """The values of a field that differs between the runs of one row."""
+
+
+def config_value(config: dict | None, key: str) -> Any:
+    """A flattened config's value for `key`; a section (training.early_stopping) as a mapping."""
+    if not config:
+        return None
+    if key in config:
+        return config[key]
+    prefix = key + "."
+    section = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+    return section or None
 
 
 def group_runs(runs: Sequence[Run], per_run: bool = False) -> list[Row]:
@@ -406,8 +419,17 @@ def differing_keys(runs: Sequence[Run]) -> list[str]:
     if len(configs) < 2:
         return []
     keys = list(dict.fromkeys(k for c in configs for k in c))
-    return [k for k in keys
-            if len({json.dumps(c[k], sort_keys=True, default=str) if k in c else "<missing>" for c in configs}) > 1]
+    differ = [k for k in keys
+              if len({json.dumps(c[k], sort_keys=True, default=str) if k in c else "<missing>" for c in configs}) > 1]
+    # A section set in some runs and null in others (training.early_stopping) is one column, not
+    # one per key inside it.
+    sections = {k for k in keys if any(other.startswith(k + ".") for other in keys)}
+    collapsed = []
+    for key in differ:
+        outer = next((s for s in sorted(sections, key=len) if key == s or key.startswith(s + ".")), key)
+        if outer not in collapsed:
+            collapsed.append(outer)
+    return collapsed
 
 
 # --------------------------------------------------------------------------------------------
@@ -520,12 +542,14 @@ def _columns(c: Comparison, columns: str | Sequence[str] | None, chosen: Sequenc
             shown.append("notes")
         return shown
     names = [x.strip() for x in columns.split(",")] if isinstance(columns, str) else list(columns)
-    config_keys = {k for r in c.runs for k in (r.config or {})}
+    config_keys = {k.rsplit(".", i)[0] for r in c.runs for k in (r.config or {}) for i in range(k.count(".") + 1)}
     known = set(PLAIN_COLUMNS) | {"differs"} | set(c.metrics) | config_keys
     aliases = {"best epoch": "best_epoch", "best-epoch": "best_epoch", "variant": "run", "name": "run"}
     result = []
     for name in filter(None, names):
         name = aliases.get(name, name)
+        if name.startswith("val."):
+            name = "validation." + name[4:]
         if name not in known:
             raise ConfigError(f"--columns {name}: unknown column; choose from {', '.join(PLAIN_COLUMNS)}, "
                               f"differs, a metric ({', '.join(c.metrics[:6])}, ...) or a config key "
@@ -572,6 +596,10 @@ def format_stat(key: str, stat: Stat | None) -> str:
 def format_value(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, Varies):
+        return " / ".join(format_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={format_value(v)}" for k, v in value.items())
     if isinstance(value, list) and value and all(isinstance(v, int | float | str) or v is None for v in value):
         return "[" + ", ".join(format_value(v) for v in value) + "]"
     if isinstance(value, float):
@@ -604,10 +632,7 @@ def cell(row: Row, column: str) -> str:
         return format_value(row.value(column))
     if column.split(".", 1)[0] in SPLITS:
         return format_stat(column, row.metric(column))
-    value = row.value(column)  # a config key
-    if isinstance(value, list) and row.n > 1 and len(value) == row.n and not all(v == value[0] for v in value):
-        return " / ".join(format_value(v) for v in value)
-    return format_value(value)
+    return format_value(row.value(column))  # a config key
 
 
 # --------------------------------------------------------------------------------------------
@@ -759,8 +784,7 @@ def _csv_value(row: Row, getter, c: Comparison) -> Any:
         return ";".join("" if r.seed is None else str(r.seed) for r in row.runs)
     if col in ("n", "status", "notes"):
         return cell(row, col)
-    return _plain(row.value(col) if col in Run.__dataclass_fields__ or col in c.differs
-                  or any(col in (r.config or {}) for r in row.runs) else None)
+    return _plain(row.value(col))
 
 
 def _plain(value: Any) -> str:
@@ -783,8 +807,14 @@ def render(c: Comparison, fmt: str) -> str:
 
 
 def table_from_runs(paths: Iterable[str | Path], metric: str | None = None, title: str | None = None):
-    """The Rich table of these run folders (what `nnx train` can print at the end)."""
-    c = compare([str(p) for p in paths], metrics=[metric] if metric else ())
+    """The Rich table of these run folders (what `nnx train` can print at the end): one row per
+    variant (mean ± sd over seeds), failed runs with their reason under the table."""
+    paths = [str(p) for p in paths if p is not None]
+    if not paths:
+        from rich.table import Table
+
+        return Table(title=title or "no run folder was written", title_justify="left")
+    c = compare(paths, metrics=[metric] if metric else ())
     return render_table(c, title=title)
 
 
@@ -821,6 +851,10 @@ def plot_curves(c: Comparison, path: str | Path, metrics: Sequence[str] | None =
                         ax.plot([xs[k]], [ys[k]], "o", color=color, markersize=4)
         ax.set_xlabel("epoch")
         ax.set_ylabel(leaf)
+        if leaf in PERCENT:
+            from matplotlib.ticker import PercentFormatter
+
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_title(f"{leaf}: validation (solid), train (dashed)", fontsize="medium")
         ax.grid(alpha=0.3)
         if drawn:

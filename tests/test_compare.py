@@ -160,13 +160,22 @@ def test_what_differs_shows_only_the_keys_that_differ(study):
     objects = json.loads(invoke("compare", study, "--format", "json"))
     assert objects[0]["differs"] == {"model.dropout": [0.5], "regularization.l2": 0.0}
 
+    # A section set in one run and null in the others is one column, not one per key inside it.
+    stopping = {"monitor": "validation.loss", "patience": 2}
+    completed_run(study, "20260101-000004-es", config(variant="es", early_stopping=stopping), test_acc=0.5,
+                  val_acc=0.5, best_epoch=3)
+    rows = {r["run"]: r for r in md_rows(invoke("compare", study, "--format", "markdown"))}
+    assert [k for k in rows["es"] if "." in k] == ["model.dropout", "training.early_stopping", "regularization.l2"]
+    assert rows["es"]["training.early_stopping"] == "monitor=validation.loss, patience=2"
+    assert rows["plain"]["training.early_stopping"] == "-"
+
 
 def test_mean_and_sd_over_seeds(tmp_path):
     out = tmp_path / "outputs"
     accs = [0.91, 0.93, 0.96]
     for seed, acc in enumerate(accs):
-        completed_run(out, f"2026-a-seed{seed}", config(variant="a", seed=seed), test_acc=acc, val_acc=acc - 0.02,
-                      seconds=1.0 + seed)
+        completed_run(out, f"2026-a-seed{seed}", config(variant="a", seed=seed, dropout=[0.4, 0.3]), test_acc=acc,
+                      val_acc=acc - 0.02, seconds=1.0 + seed)
     completed_run(out, "2026-b-seed0", config(variant="b", l2=0.1), test_acc=0.80, val_acc=0.79)
 
     objects = json.loads(invoke("compare", out, "--format", "json"))
@@ -184,6 +193,7 @@ def test_mean_and_sd_over_seeds(tmp_path):
     mean, sd = statistics.mean(errors), statistics.stdev(errors)
     assert rows["a"]["n"] == "3" and rows["a"]["test error"] == f"**{mean:.2%} ± {sd:.2%}**"
     assert rows["b"]["n"] == "1"
+    assert rows["a"]["model.dropout"] == "[0.4, 0.3]" and rows["b"]["model.dropout"] == "[0.2]"
 
     for row in csv.DictReader(io.StringIO(invoke("compare", out, "--format", "csv"))):
         if row["variant"] == "a":
