@@ -646,9 +646,8 @@ def render_table(c: Comparison, title: str | None = None):
 
     columns = [col for col in expanded_columns(c) if col != "notes"]
     notes = [f"{row.name}: {note}" for row in c.rows for note in row.notes] if "notes" in c.columns else []
-    caption = "\n".join([c.note, *notes])
-    table = Table(title=title or f"{len(c.runs)} run(s)", title_justify="left", caption=_escape(caption),
-                  caption_justify="left")
+    table = Table(title=_escape(f"{title or f'{len(c.runs)} run(s)'}: {c.note}"), title_justify="left",
+                  caption=_escape("\n".join(notes)) if notes else None, caption_justify="left")
     for col in columns:
         right = _is_numeric_column(col)
         folds = col in c.differs or col not in (*PLAIN_COLUMNS, *c.metrics)
@@ -681,7 +680,8 @@ def render_markdown(c: Comparison) -> str:
     columns = expanded_columns(c)
     best = c.best
     right = [_is_numeric_column(col) for col in columns]
-    lines = ["| " + " | ".join(_md(header(col)) for col in columns) + " |",
+    lines = [f"{c.note[0].upper()}{c.note[1:]}", "",
+             "| " + " | ".join(_md(header(col)) for col in columns) + " |",
              "|" + "|".join("---:" if r else "---" for r in right) + "|"]
     for row in c.rows:
         cells = []
@@ -691,7 +691,7 @@ def render_markdown(c: Comparison) -> str:
                 text = f"**{text}**"
             cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\n{c.note}\n"
+    return "\n".join(lines) + "\n"
 
 
 def _md(text: str) -> str:

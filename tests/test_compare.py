@@ -246,7 +246,7 @@ def test_metrics_at_the_best_epoch_when_early_stopping_chose_one(tmp_path):
     markdown = invoke("compare", out, "--format", "markdown")
     rows = {r["run"]: r for r in md_rows(markdown)}
     assert rows["es"]["best epoch"] == "3" and rows["es"]["epochs"] == "5"
-    assert "metrics at the best epoch chosen by early stopping" in markdown
+    assert markdown.startswith("Metrics at the best epoch chosen by early stopping")  # said in the header
 
     runs = C.read_runs(C.find_runs([out]))
     assert C.best_record(runs[0].curves, "validation.accuracy")["epoch"] == 5  # higher is better
@@ -392,3 +392,21 @@ def test_train_the_quickstart_then_compare(tmp_path):
     console = Console(file=io.StringIO(), width=200)
     console.print(C.table_from_runs([next(out.rglob("summary.json")).parent]))
     assert f"{summary['test']['error']:.2%}" in console.file.getvalue()
+
+
+def test_regression_runs_sort_by_test_loss_and_r2_is_higher_is_better(tmp_path):
+    out = tmp_path / "outputs"
+    for variant, mse, r2 in (("small", 0.30, 0.70), ("big", 0.20, 0.80), ("huge", 0.25, 0.75)):
+        metrics = {"loss": mse, "mse": mse, "mae": mse / 2, "r2": r2}
+        summary = {"experiment": "reg", "variant": variant, "seed": 0, "model": "mlp", "task": "regression",
+                   "params": 7, "epochs": 1, "best_epoch": None, "seconds": 0.1, "validation": metrics, "test": metrics}
+        write_run(out, f"2026-{variant}", config(experiment="reg", variant=variant, l2=mse),
+                  [{"epoch": 1, "train": metrics, "validation": metrics}], summary)
+    rows = md_rows(invoke("compare", out, "--format", "markdown"))
+    assert [r["run"] for r in rows] == ["big", "huge", "small"]  # test.loss, lowest first
+    assert {"test loss", "test mae", "test r2"} <= set(rows[0]) and "test mse" not in rows[0]
+    assert rows[0]["test loss"] == "**0.2000**" and rows[0]["test r2"] == "0.8000"
+    rows = md_rows(invoke("compare", out, "--format", "markdown", "--metric", "r2"))
+    assert [r["run"] for r in rows] == ["big", "huge", "small"] and rows[0]["test r2"] == "**0.8000**"
+    rows = md_rows(invoke("compare", out, "--format", "markdown", "--metric", "test.mae"))
+    assert rows[0]["test mae"] == "**0.1000**"
