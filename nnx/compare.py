@@ -138,7 +138,7 @@ def read_one(folder: str | Path) -> Run:
         run.problems.append("metrics.jsonl: records without an epoch number")
     if config is not None:
         run.config = {k: v for k, v in flatten(config).items() if k not in IDENTITY_KEYS}
-    run.status = _status(status, summary, record.summary is not None)
+    run.status = _status(status, summary)
     if status and run.status != "completed" and isinstance(status.get("reason"), str):
         run.reason = status["reason"]
     if not (record.summary is not None or record.config is not None or record.metrics):
@@ -236,7 +236,7 @@ def _add_metrics(run: Run, split: str, metrics: Any, source: str) -> None:
         run.metrics[f"{split}.error"] = 1.0 - run.metrics[f"{split}.accuracy"]
 
 
-def _status(status: dict | None, summary: dict | None, has_summary_file: bool) -> str:
+def _status(status: dict | None, summary: dict | None) -> str:
     state = status.get("status") if status else None
     if state == "running" and summary is not None:
         return "completed"  # the summary is written before the status: a crash in between
