@@ -115,14 +115,22 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
         _print_plan(experiment, output_dir)
         return
     _select_device(device)
-    from .report import ConsoleReporter, out_console, outcomes_table
+    from .report import ConsoleReporter
     from .runner import run_experiment
 
     _check_device(device)
     outcomes = run_experiment(experiment, output_dir=output_dir, data_dir=data_dir,
                               reporter=ConsoleReporter(quiet=quiet), debug=debug, devices=devices)
-    out_console.print(outcomes_table(outcomes))
+    _print_runs_table(outcomes)
     _exit_for(outcomes)
+
+
+def _print_runs_table(outcomes) -> None:
+    """The end-of-train table: the same table `nnx compare` prints for these run folders."""
+    from .compare import table_from_runs
+    from .report import out_console
+
+    out_console.print(table_from_runs([o.folder for o in outcomes], title="runs"))
 
 
 def _exit_for(outcomes) -> None:
@@ -141,7 +149,7 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
 
     experiment = load_experiment(experiment_file) if experiment_file else None
     _select_device(device)
-    from .report import ConsoleReporter, err_console, out_console, outcomes_table
+    from .report import ConsoleReporter, err_console
     from .runner import resume_run
 
     _check_device(device)
@@ -150,8 +158,59 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
     if outcome.status == "completed" and outcome.error:
         err_console.print(f"{resume_dir}: {outcome.error}")
         return
-    out_console.print(outcomes_table([outcome]))
+    _print_runs_table([outcome])
     _exit_for([outcome])
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[RUN_OR_EXPERIMENT_FOLDER|GLOB]...")
+@click.option("--metric", "-m", "metrics", multiple=True, metavar="SPLIT.METRIC",
+              help="Sort by this metric, e.g. test.accuracy or validation.loss (default: test.error for "
+                   "classifiers, test.loss otherwise); repeat to plot several.")
+@click.option("--columns", "-c", metavar="A,B,...",
+              help="Columns to show, e.g. run,differs,params,test.error,seconds (also n, status, notes, "
+                   "model, epochs, best_epoch, device, any metric or config key).")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
+              show_default=True, help="Output format, on stdout.")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="Also draw validation (solid) and train (dashed) curves of the metric(s) per epoch.")
+@click.option("--per-run", is_flag=True, help="One row per run folder: do not average seeds.")
+@click.option("--output-dir", "-o", default="outputs", show_default=True, type=click.Path(file_okay=False),
+              help="Where to look for experiments when no folder is given.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def compare(paths, metrics, columns, fmt, plot, per_run, output_dir, debug):
+    """Compare runs side by side: one row per run, or per variant (mean ± sd over seeds).
+
+    Give run folders, experiment folders (all their runs) or globs; with none, every experiment
+    under outputs/. Only the config keys whose values differ between the runs are shown.
+
+    \b
+    Examples:
+      nnx compare outputs/mnist_regularization
+      nnx compare 'outputs/mnist_regularization/*-dropout*' outputs/other --metric test.accuracy
+      nnx compare outputs/mnist_regularization --format markdown > table.md
+      nnx compare outputs/mnist_regularization --plot curves.png -m error -m loss
+    """
+    from . import compare as compare_
+    from .report import err_console, out_console
+
+    comparison = compare_.compare(paths, metrics=metrics, columns=columns, per_run=per_run, root=output_dir)
+    if plot:
+        compare_.plot_curves(comparison, plot, [comparison.metric, *metrics[1:]])
+        err_console.print(f"curves written to {plot}")
+    if fmt == "table":
+        table, console = compare_.render_table(comparison), out_console
+        if not console.is_terminal:  # piped or redirected: as wide as the table needs, never folded
+            from rich.console import Console
+
+            console = Console(highlight=False, width=max(120, _width(console, table)))
+        console.print(table)
+    else:
+        click.echo(compare_.render(comparison, fmt), nl=False)
+
+
+def _width(console, renderable) -> int:
+    return console.measure(renderable, options=console.options.update_width(100_000)).maximum
 
 
 def _print_plan(experiment, output_dir) -> None:

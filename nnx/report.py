@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
-import statistics
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 # Progress and messages go to stderr so that stdout holds only results (tables, JSON).
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -75,37 +72,6 @@ class ConsoleReporter:
             self.console.print(f"  [green]done[/green] in {outcome.summary['seconds']:.1f}s: test {_headline(test)}")
         else:
             self.console.print(f"  [red]{outcome.status}[/red]: {outcome.error}")
-
-
-def _mean_sd(values: list[float]) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.2%}" if values[0] <= 1 else f"{values[0]:.4g}"
-    return f"{statistics.mean(values):.2%} ± {statistics.stdev(values):.2%}"
-
-
-def outcomes_table(outcomes) -> Table:
-    """The end-of-train table: one row per variant (mean ± sd over seeds)."""
-    table = Table(title="runs", title_justify="left")
-    for column in ("run", "status", "test error", "validation error", "params", "epochs", "seconds"):
-        table.add_column(column, justify="left" if column in ("run", "status") else "right")
-    groups: dict[str, list] = {}
-    for outcome in outcomes:
-        groups.setdefault(outcome.spec.variant, []).append(outcome)
-    for variant, group in groups.items():
-        done = [o.summary for o in group if o.summary]
-        statuses = sorted({o.status for o in group})
-        name = variant if len(group) == 1 else f"{variant} (n={len(group)})"
-        if not done:
-            table.add_row(name, ", ".join(statuses), "-", "-", "-", "-", "-")
-            continue
-        errors = {split: [s.get(split, {}).get("error") for s in done] for split in ("test", "validation")}
-        table.add_row(name, ", ".join(statuses), _mean_sd(errors["test"]), _mean_sd(errors["validation"]),
-                      f"{done[0]['params']:,}", str(done[0]["epochs"]),
-                      f"{statistics.mean(s['seconds'] for s in done):.1f}")
-    return table
 
 
 def print_error(message: str) -> None:

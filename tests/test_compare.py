@@ -1,0 +1,412 @@
+"""`nnx compare`: run folders written by hand (fast), and one trained through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from nnx import compare as C
+from nnx.cli import cli, main
+from nnx.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing run folders by hand, as the runner does
+
+
+def config(experiment="study", variant="default", seed=0, l2=0.0, dropout=(0.2,), epochs=5, early_stopping=None):
+    return {
+        "experiment": experiment, "variant": variant, "seed": seed,
+        "data": {"name": "digits", "validation_split": 0.2},
+        "model": {"type": "mlp", "hidden": [32], "dropout": list(dropout)},
+        "training": {"epochs": epochs, "batch_size": 32, "early_stopping": early_stopping,
+                     "optimizer": {"name": "adam", "learning_rate": 0.002}},
+        "regularization": {"l2": l2, "l1": 0.0},
+    }
+
+
+def curve(epoch, val_loss, val_acc, train_loss=None, train_acc=None):
+    train_loss = val_loss * 0.8 if train_loss is None else train_loss
+    train_acc = min(1.0, val_acc + 0.02) if train_acc is None else train_acc
+    return {"epoch": epoch,
+            "train": {"loss": train_loss, "accuracy": train_acc, "error": 1 - train_acc},
+            "validation": {"loss": val_loss, "accuracy": val_acc, "error": 1 - val_acc},
+            "seconds": 0.5, "learning_rate": 0.002}
+
+
+def write_run(parent: Path, name: str, cfg: dict | None, curves=(), summary: dict | None = None,
+              status: dict | str | None = "auto") -> Path:
+    folder = parent / cfg["experiment"] / name if cfg else parent / name
+    folder.mkdir(parents=True)
+    if cfg is not None:
+        (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    if curves:
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curves))
+    if summary is not None:
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    if status == "auto":
+        status = {"status": "completed" if summary is not None else "running"}
+    if isinstance(status, dict):
+        (folder / "status.json").write_text(json.dumps(status))
+    elif isinstance(status, str):
+        (folder / "status.json").write_text(status)
+    return folder
+
+
+def completed_run(parent, name, cfg, test_acc, val_acc, epochs=5, best_epoch=None, seconds=3.0, params=1234):
+    """A completed run whose summary agrees with its curves (at the best epoch, or the last)."""
+    curves = [curve(e, 1.0 / e, val_acc - 0.01 * (epochs - e)) for e in range(1, epochs + 1)]
+    at = curves[(best_epoch or epochs) - 1]
+    summary = {
+        "experiment": cfg["experiment"], "run": name, "variant": cfg["variant"], "seed": cfg["seed"],
+        "model": "mlp", "task": "classification", "device": "cpu:cpu", "params": params,
+        "epochs": epochs, "best_epoch": best_epoch, "stopped_early": best_epoch is not None,
+        "seconds": seconds, "validation": at["validation"],
+        "test": {"loss": 0.3 + (1 - test_acc), "accuracy": test_acc, "error": 1 - test_acc},
+    }
+    return write_run(parent, name, cfg, curves, summary)
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli, list(map(str, args)))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def md_rows(markdown: str) -> list[dict[str, str]]:
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    head = [h.strip() for h in lines[0].strip("|").split("|")]
+    return [dict(zip(head, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]]
+
+
+@pytest.fixture
+def study(tmp_path) -> Path:
+    """Three variants of one experiment, one seed each, differing in l2 and dropout."""
+    out = tmp_path / "outputs"
+    completed_run(out, "20260101-000001-plain", config(variant="plain"), test_acc=0.90, val_acc=0.88, seconds=2.0)
+    completed_run(out, "20260101-000002-ridge", config(variant="ridge", l2=1e-4), test_acc=0.93, val_acc=0.91,
+                  seconds=2.5)
+    completed_run(out, "20260101-000003-dropout", config(variant="dropout", dropout=[0.5]), test_acc=0.95,
+                  val_acc=0.94, seconds=4.0)
+    return out
+
+
+def summaries(out: Path) -> dict[str, dict]:
+    return {json.loads(p.read_text())["variant"]: json.loads(p.read_text()) for p in out.rglob("summary.json")}
+
+
+# --------------------------------------------------------------------------------------------
+# Every format shows the numbers of summary.json
+
+
+def test_every_format_shows_the_summaries_numbers(study):
+    expected = summaries(study)
+
+    rows = md_rows(invoke("compare", study / "study", "--format", "markdown"))
+    assert [r["run"] for r in rows] == ["dropout", "ridge", "plain"]  # sorted by test error, lowest first
+    for row in rows:
+        s = expected[row["run"]]
+        assert row["test error"].strip("*") == f"{s['test']['error']:.2%}"
+        assert row["test loss"] == f"{s['test']['loss']:.4f}"
+        assert row["val error"] == f"{s['validation']['error']:.2%}"
+        assert row["params"] == f"{s['params']:,}" and row["seconds"] == f"{s['seconds']:.1f}"
+        assert row["device"] == "cpu:cpu" and row["model"] == "mlp" and row["epochs"] == "5"
+    assert rows[0]["test error"] == "**5.00%**"  # the best value of the sort metric, in bold
+    assert rows[1]["test error"] == "7.00%"
+
+    table = invoke("compare", study)
+    for s in expected.values():
+        assert f"{s['test']['error']:.2%}" in table and f"{s['validation']['loss']:.4f}" in table
+
+    for row in csv.DictReader(io.StringIO(invoke("compare", study, "--format", "csv"))):
+        s = expected[row["variant"]]
+        for split in ("validation", "test"):
+            for leaf, value in s[split].items():
+                assert float(row[f"{split}.{leaf}"]) == value  # full precision
+        assert int(row["params"]) == s["params"] and row["n"] == "1" and row["status"] == "completed"
+
+    objects = json.loads(invoke("compare", study, "--format", "json"))
+    assert [o["variant"] for o in objects] == ["dropout", "ridge", "plain"]
+    for obj in objects:
+        s = expected[obj["variant"]]
+        assert obj["run"] == s["run"] and obj["n"] == 1 and obj["params"] == s["params"]
+        for split in ("validation", "test"):
+            for leaf, value in s[split].items():
+                assert obj[f"{split}.{leaf}"] == value
+        assert obj["metrics_at"] == "last" and obj["problems"] == []
+
+
+def test_what_differs_shows_only_the_keys_that_differ(study):
+    runs = C.read_runs(C.find_runs([study]))
+    assert C.differing_keys(runs) == ["model.dropout", "regularization.l2"]
+
+    rows = {r["run"]: r for r in md_rows(invoke("compare", study, "--format", "markdown"))}
+    assert rows["dropout"]["model.dropout"] == "[0.5]" and rows["plain"]["model.dropout"] == "[0.2]"
+    assert rows["ridge"]["regularization.l2"] == "0.0001" and rows["dropout"]["regularization.l2"] == "0"
+    header = next(iter(rows.values())).keys()
+    assert not {"seed", "variant", "experiment", "training.epochs", "data.name"} & set(header)
+
+    objects = json.loads(invoke("compare", study, "--format", "json"))
+    assert objects[0]["differs"] == {"model.dropout": [0.5], "regularization.l2": 0.0}
+
+    # A section set in one run and null in the others is one column, not one per key inside it.
+    stopping = {"monitor": "validation.loss", "patience": 2}
+    completed_run(study, "20260101-000004-es", config(variant="es", early_stopping=stopping), test_acc=0.5,
+                  val_acc=0.5, best_epoch=3)
+    rows = {r["run"]: r for r in md_rows(invoke("compare", study, "--format", "markdown"))}
+    assert [k for k in rows["es"] if "." in k] == ["model.dropout", "training.early_stopping", "regularization.l2"]
+    assert rows["es"]["training.early_stopping"] == "monitor=validation.loss, patience=2"
+    assert rows["plain"]["training.early_stopping"] == "-"
+
+
+def test_mean_and_sd_over_seeds(tmp_path):
+    out = tmp_path / "outputs"
+    accs = [0.91, 0.93, 0.96]
+    for seed, acc in enumerate(accs):
+        completed_run(out, f"2026-a-seed{seed}", config(variant="a", seed=seed, dropout=[0.4, 0.3]), test_acc=acc,
+                      val_acc=acc - 0.02, seconds=1.0 + seed)
+    completed_run(out, "2026-b-seed0", config(variant="b", l2=0.1), test_acc=0.80, val_acc=0.79)
+
+    objects = json.loads(invoke("compare", out, "--format", "json"))
+    a = next(o for o in objects if o["variant"] == "a")
+    errors = [1 - x for x in accs]
+    assert a["n"] == 3 and a["seeds"] == [0, 1, 2] and len(a["runs"]) == 3 and "run" not in a
+    assert a["test.error"]["mean"] == pytest.approx(statistics.mean(errors))
+    assert a["test.error"]["sd"] == pytest.approx(statistics.stdev(errors))
+    assert a["test.error"]["n"] == 3
+    assert a["seconds"]["mean"] == pytest.approx(2.0)
+    b = next(o for o in objects if o["variant"] == "b")
+    assert b["n"] == 1 and isinstance(b["test.error"], float)  # a plain number: no seeds to average
+
+    rows = {r["run"]: r for r in md_rows(invoke("compare", out, "--format", "markdown"))}
+    mean, sd = statistics.mean(errors), statistics.stdev(errors)
+    assert rows["a"]["n"] == "3" and rows["a"]["test error"] == f"**{mean:.2%} ± {sd:.2%}**"
+    assert rows["b"]["n"] == "1"
+    assert rows["a"]["model.dropout"] == "[0.4, 0.3]" and rows["b"]["model.dropout"] == "[0.2]"
+
+    for row in csv.DictReader(io.StringIO(invoke("compare", out, "--format", "csv"))):
+        if row["variant"] == "a":
+            assert float(row["test.error"]) == pytest.approx(mean)
+            assert float(row["test.error.sd"]) == pytest.approx(sd)
+            assert row["seeds"] == "0;1;2"
+
+    per_run = json.loads(invoke("compare", out, "--format", "json", "--per-run"))
+    assert len(per_run) == 4 and all(o["n"] == 1 for o in per_run)
+
+
+def test_a_seed_trained_twice_is_not_averaged(tmp_path):
+    out = tmp_path / "outputs"
+    completed_run(out, "20260101-000001-default", config(), test_acc=0.90, val_acc=0.9)
+    completed_run(out, "20260102-000001-default", config(), test_acc=0.92, val_acc=0.9)
+    objects = json.loads(invoke("compare", out, "--format", "json"))
+    assert sorted(o["name"] for o in objects) == ["20260101-000001-default", "20260102-000001-default"]
+
+
+def test_metrics_at_the_best_epoch_when_early_stopping_chose_one(tmp_path):
+    out = tmp_path / "outputs"
+    stopping = {"monitor": "validation.loss", "mode": "auto", "patience": 2, "min_delta": 0.0, "restore_best": True}
+    cfg = config(variant="es", early_stopping=stopping)
+    curves = [curve(1, 0.9, 0.7), curve(2, 0.5, 0.8), curve(3, 0.4, 0.85, train_loss=0.123), curve(4, 0.45, 0.86),
+              curve(5, 0.47, 0.87)]
+    summary = {"experiment": "study", "variant": "es", "seed": 0, "model": "mlp", "task": "classification",
+               "params": 10, "epochs": 5, "best_epoch": 3, "stopped_early": True, "seconds": 1.0,
+               "validation": curves[2]["validation"], "test": {"loss": 0.41, "accuracy": 0.84, "error": 0.16}}
+    write_run(out, "2026-es", cfg, curves, summary)
+    # Still running, with early stopping: what it has, at the best epoch so far (validation loss 0.3 at epoch 2).
+    write_run(out, "2026-running", config(variant="live", early_stopping=stopping),
+              [curve(1, 0.6, 0.7), curve(2, 0.3, 0.75), curve(3, 0.35, 0.8)])
+    # Early stopping without restoring: the summary's metrics are the last epoch's, and it says so.
+    keep_last = {**stopping, "restore_best": False}
+    write_run(out, "2026-last", config(variant="last", early_stopping=keep_last), curves,
+              {**summary, "variant": "last", "validation": curves[4]["validation"]})
+
+    objects = {o["variant"]: o for o in json.loads(invoke("compare", out, "--format", "json"))}
+    es = objects["es"]
+    assert es["best_epoch"] == 3 and es["metrics_at"] == "best" and es["epochs"] == 5
+    assert es["validation.loss"] == 0.4 and es["train.loss"] == 0.123  # train metrics of epoch 3, not 5
+    live = objects["live"]
+    assert live["status"] == "running" and live["best_epoch"] == 2 and live["validation.loss"] == 0.3
+    assert "test.loss" not in live
+    last = objects["last"]
+    assert last["metrics_at"] == "last" and last["validation.loss"] == 0.47
+    assert last["train.loss"] == pytest.approx(0.47 * 0.8)
+    assert any("restore_best" in p for p in last["problems"])
+
+    markdown = invoke("compare", out, "--format", "markdown")
+    rows = {r["run"]: r for r in md_rows(markdown)}
+    assert rows["es"]["best epoch"] == "3" and rows["es"]["epochs"] == "5"
+    assert markdown.startswith("Metrics at the best epoch chosen by early stopping")  # said in the header
+
+    runs = C.read_runs(C.find_runs([out]))
+    assert C.best_record(runs[0].curves, "validation.accuracy")["epoch"] == 5  # higher is better
+    assert C.best_record(runs[0].curves, "validation.loss")["epoch"] == 3
+
+
+def test_incomplete_and_corrupted_runs_are_listed_never_crash(study):
+    cfg = config(variant="broken")
+    write_run(study, "2026-running", config(variant="live"), [curve(1, 0.8, 0.7), curve(2, 0.6, 0.8)])
+    write_run(study, "2026-failed", config(variant="failed"), [curve(1, 0.8, 0.7)],
+              status={"status": "failed", "reason": "RunError: loss is NaN at epoch 2"})
+    bad = write_run(study, "2026-badjson", cfg, [curve(1, 0.8, 0.7)], status={"status": "completed"})
+    (bad / "summary.json").write_text('{"test": {"accuracy": 0.9')  # torn
+    torn = completed_run(study, "2026-tornline", config(variant="torn"), test_acc=0.5, val_acc=0.5)
+    with open(torn / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 6, "tra')
+    write_run(study, "2026-wrongtypes", config(variant="types"),
+              summary={"variant": "types", "seed": 0, "params": "many", "test": "oops", "validation": [1, 2],
+                       "epochs": 2})
+    write_run(study / "study", "2026-bare", None, status="not json at all")  # nothing readable at all
+    (study / "study" / "2026-nonsense").mkdir()  # not a run folder: ignored
+
+    objects = {o["name"]: o for o in json.loads(invoke("compare", study, "--format", "json"))}
+    assert len(objects) == 3 + 6
+    assert objects["2026-running"]["status"] == "running"
+    assert objects["2026-running"]["validation.loss"] == 0.6  # what it has: the last epoch so far
+    assert objects["2026-failed"]["status"] == "failed"
+    assert objects["2026-failed"]["problems"] == ["RunError: loss is NaN at epoch 2"]
+    assert any("summary.json: unreadable" in p for p in objects["2026-badjson"]["problems"])
+    assert objects["2026-badjson"]["validation.loss"] == 0.8  # falls back on metrics.jsonl
+    assert any("metrics.jsonl:6" in p for p in objects["2026-tornline"]["problems"])
+    assert objects["2026-tornline"]["test.error"] == 0.5
+    wrong = objects["2026-wrongtypes"]["problems"]
+    assert any("params is not an integer" in p for p in wrong) and any("test is not a mapping" in p for p in wrong)
+    assert any("status.json: unreadable" in p for p in objects["2026-bare"]["problems"])
+    assert objects["2026-bare"]["status"] == "incomplete"
+
+    # Complete runs still come first, sorted; the others follow and say what is wrong.
+    rows = md_rows(invoke("compare", study, "--format", "markdown"))
+    assert [r["run"] for r in rows[:3]] == ["dropout", "ridge", "plain"]
+    failed = next(r for r in rows if r["run"] == "2026-failed")
+    assert failed["status"] == "failed" and "loss is NaN" in failed["notes"] and failed["test error"] == "-"
+    table = invoke("compare", study)
+    assert "running" in table and "failed" in table
+    for fmt in ("csv", "table"):
+        invoke("compare", study, "--format", fmt)
+
+
+def test_sort_metric_columns_and_bad_options(study):
+    rows = md_rows(invoke("compare", study, "--format", "markdown", "--metric", "test.loss"))
+    assert [r["run"] for r in rows] == ["dropout", "ridge", "plain"]
+    rows = md_rows(invoke("compare", study, "--format", "markdown", "-m", "validation.accuracy"))
+    assert [r["run"] for r in rows] == ["dropout", "ridge", "plain"]  # highest first
+    assert rows[0]["val accuracy"] == "**94.00%**"  # asked for, so shown
+
+    rows = md_rows(invoke("compare", study, "--format", "markdown", "--columns", "run,differs,test.accuracy,n"))
+    assert list(rows[0]) == ["run", "model.dropout", "regularization.l2", "test accuracy", "n"]
+    out = invoke("compare", study, "--format", "csv", "--columns", "run,test.error,model.hidden")
+    assert out.splitlines()[0] == "run,test.error,model.hidden"
+
+    runner = CliRunner()
+    for args in (["--metric", "test.auc"], ["--columns", "run,bogus"]):
+        result = runner.invoke(cli, ["compare", str(study), *args])
+        assert isinstance(result.exception, ConfigError)
+
+
+def test_finds_runs_from_folders_and_globs(study, monkeypatch):
+    completed_run(study, "2026-x", config(experiment="other", variant="x"), test_acc=0.5, val_acc=0.5)
+    experiment = study / "study"
+    plain, ridge, dropout = (experiment / f"20260101-00000{i}-{v}" for i, v in
+                             enumerate(["plain", "ridge", "dropout"], 1))
+    assert C.find_runs([experiment]) == [plain, ridge, dropout]  # an experiment: its runs, by time
+    assert C.find_runs([ridge]) == [ridge]
+    assert C.find_runs([str(experiment / "*-r*"), experiment]) == [ridge, plain, dropout]  # no duplicates
+    assert len(C.find_runs([study])) == 4  # a folder of experiments
+    monkeypatch.chdir(study.parent)
+    assert len(C.find_runs()) == 4  # every experiment under outputs/
+    objects = json.loads(invoke("compare", "--format", "json"))
+    assert {o["name"] for o in objects} == {"study/plain", "study/ridge", "study/dropout", "other/x"}
+
+
+def test_no_run_found_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    for args in (["compare", str(tmp_path / "empty")], ["compare", str(tmp_path / "missing")],
+                 ["compare", str(tmp_path / "empty" / "*")]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["compare"])
+    assert e.value.code == 2 and "outputs/ does not exist" in capsys.readouterr().err
+
+
+def test_plot_writes_a_valid_png(study, tmp_path):
+    from matplotlib.image import imread
+
+    write_run(study, "2026-running", config(variant="live"), [curve(1, 0.8, 0.7), curve(2, 0.6, 0.8)])
+    path = tmp_path / "curves.png"
+    invoke("compare", study, "--plot", path, "-m", "test.error", "-m", "loss", "--format", "json")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = imread(path)
+    assert image.shape[0] > 300 and image.shape[1] > 1000  # two panels side by side
+    assert image[..., :3].std() > 0.05  # something was drawn
+
+    result = CliRunner().invoke(cli, ["compare", str(study), "--plot", str(tmp_path / "no" / "dir" / "c.png")])
+    assert isinstance(result.exception, ConfigError)
+
+
+def test_compare_never_imports_jax(study):
+    code = ("import sys; from nnx.cli import main\n"
+            "try:\n    main(['compare', sys.argv[1], '--format', 'json'])\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\n"
+            "assert 'jax' not in sys.modules, 'jax was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code, str(study)], cwd=ROOT, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 3
+
+
+def test_train_the_quickstart_then_compare(tmp_path):
+    out = tmp_path / "outputs"
+    result = CliRunner().invoke(cli, ["train", str(ROOT / "experiments" / "quickstart.yaml"), "--set",
+                                      "training.epochs=2", "-o", str(out), "-q"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    summary = json.loads(next(out.rglob("summary.json")).read_text())
+    lines = [json.loads(line) for line in next(out.rglob("metrics.jsonl")).read_text().splitlines()]
+
+    (obj,) = json.loads(invoke("compare", out / "quickstart", "--format", "json"))
+    assert obj["run"] == summary["run"] and obj["params"] == summary["params"] and obj["epochs"] == 2
+    for split in ("validation", "test"):
+        for leaf, value in summary[split].items():
+            assert obj[f"{split}.{leaf}"] == value
+    assert obj["train.loss"] == lines[-1]["train"]["loss"]  # the last epoch: no early stopping
+
+    (row,) = md_rows(invoke("compare", out, "--format", "markdown"))
+    assert row["test error"] == f"**{summary['test']['error']:.2%}**"
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=200)
+    console.print(C.table_from_runs([next(out.rglob("summary.json")).parent]))
+    assert f"{summary['test']['error']:.2%}" in console.file.getvalue()
+
+
+def test_regression_runs_sort_by_test_loss_and_r2_is_higher_is_better(tmp_path):
+    out = tmp_path / "outputs"
+    for variant, mse, r2 in (("small", 0.30, 0.70), ("big", 0.20, 0.80), ("huge", 0.25, 0.75)):
+        metrics = {"loss": mse, "mse": mse, "mae": mse / 2, "r2": r2}
+        summary = {"experiment": "reg", "variant": variant, "seed": 0, "model": "mlp", "task": "regression",
+                   "params": 7, "epochs": 1, "best_epoch": None, "seconds": 0.1, "validation": metrics, "test": metrics}
+        write_run(out, f"2026-{variant}", config(experiment="reg", variant=variant, l2=mse),
+                  [{"epoch": 1, "train": metrics, "validation": metrics}], summary)
+    rows = md_rows(invoke("compare", out, "--format", "markdown"))
+    assert [r["run"] for r in rows] == ["big", "huge", "small"]  # test.loss, lowest first
+    assert {"test loss", "test mae", "test r2"} <= set(rows[0]) and "test mse" not in rows[0]
+    assert rows[0]["test loss"] == "**0.2000**" and rows[0]["test r2"] == "0.8000"
+    rows = md_rows(invoke("compare", out, "--format", "markdown", "--metric", "r2"))
+    assert [r["run"] for r in rows] == ["big", "huge", "small"] and rows[0]["test r2"] == "**0.8000**"
+    rows = md_rows(invoke("compare", out, "--format", "markdown", "--metric", "test.mae"))
+    assert rows[0]["test mae"] == "**0.1000**"
