@@ -73,6 +73,8 @@ class ConsoleReporter:
         if outcome.status == "completed":
             test = outcome.summary.get("test", {})
             self.console.print(f"  [green]done[/green] in {outcome.summary['seconds']:.1f}s: test {_headline(test)}")
+            if outcome.summary.get("note"):
+                self.console.print(f"  [yellow]note:[/yellow] {outcome.summary['note']}")
         else:
             self.console.print(f"  [red]{outcome.status}[/red]: {outcome.error}")
 
@@ -86,10 +88,29 @@ def _mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.2%} ± {statistics.stdev(values):.2%}"
 
 
+def _mean_sd_plain(values: list[float]) -> str:
+    """Like _mean_sd, for numbers that are not fractions (MAE, R²): 4 significant digits, no %."""
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{statistics.mean(values):.4g} ± {statistics.stdev(values):.2g}"
+
+
+# The table's metric columns: (header, split, metric, formatter). Regression runs have no error
+# rate; they show the mean absolute error and R² instead.
+_ERROR_COLUMNS = [("test error", "test", "error", _mean_sd), ("validation error", "validation", "error", _mean_sd)]
+_REGRESSION_COLUMNS = [("test MAE", "test", "mae", _mean_sd_plain), ("test R²", "test", "r2", _mean_sd_plain),
+                       ("validation MAE", "validation", "mae", _mean_sd_plain)]
+
+
 def outcomes_table(outcomes) -> Table:
     """The end-of-train table: one row per variant (mean ± sd over seeds)."""
     table = Table(title="runs", title_justify="left")
-    for column in ("run", "status", "test error", "validation error", "params", "epochs", "seconds"):
+    tasks = {o.summary.get("task") for o in outcomes if o.summary}
+    metrics = _REGRESSION_COLUMNS if tasks == {"regression"} else _ERROR_COLUMNS
+    for column in ("run", "status", *(m[0] for m in metrics), "params", "epochs", "seconds"):
         table.add_column(column, justify="left" if column in ("run", "status") else "right")
     groups: dict[str, list] = {}
     for outcome in outcomes:
@@ -99,10 +120,10 @@ def outcomes_table(outcomes) -> Table:
         statuses = sorted({o.status for o in group})
         name = variant if len(group) == 1 else f"{variant} (n={len(group)})"
         if not done:
-            table.add_row(name, ", ".join(statuses), "-", "-", "-", "-", "-")
+            table.add_row(name, ", ".join(statuses), *["-"] * (len(metrics) + 3))
             continue
-        err = lambda split: [s.get(split, {}).get("error") for s in done]  # noqa: E731
-        table.add_row(name, ", ".join(statuses), _mean_sd(err("test")), _mean_sd(err("validation")),
+        cells = [fmt([s.get(split, {}).get(key) for s in done]) for _, split, key, fmt in metrics]
+        table.add_row(name, ", ".join(statuses), *cells,
                       f"{done[0]['params']:,}", str(done[0]["epochs"]),
                       f"{statistics.mean(s['seconds'] for s in done):.1f}")
     return table
