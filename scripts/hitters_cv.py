@@ -58,9 +58,8 @@ def main() -> None:
                 result = fit(model, data, spec.model_copy(update={"seed": seed}))
                 curves.append([r.validation["mae"] for r in result.history])
         mean = np.mean(curves, axis=0)
-        at = lambda e: f"{mean[min(e, len(mean)) - 1]:.1f}"  # noqa: E731
-        print(f"{lr:>8g} {int(np.argmin(mean)) + 1:>12d} {mean.min():>8.1f}   ({at(100)}/{at(300)}/{at(1000)})",
-              flush=True)
+        at = "/".join(f"{mean[min(e, len(mean)) - 1]:.1f}" for e in (100, 300, 1000))
+        print(f"{lr:>8g} {int(np.argmin(mean)) + 1:>12d} {mean.min():>8.1f}   ({at})", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,15 @@ import pytest
 
 from nnx.config import load_experiment, parse_experiment
 from nnx.data import load
-from nnx.data.islp import (HITTERS_COLUMNS, hitters_design, hitters_split, lagged, nyse_arrays, read_csv,
-                           standardize)
+from nnx.data.islp import (
+    HITTERS_COLUMNS,
+    hitters_design,
+    hitters_split,
+    lagged,
+    nyse_arrays,
+    read_csv,
+    standardize,
+)
 from nnx.errors import ConfigError
 from nnx.models.perceptron import Perceptron, rosenblatt, with_bias
 
