@@ -283,7 +283,7 @@ def test_classic_experiment_files_validate():
     from nnx.models import NETWORKS
 
     assert {r.variant for r in load_experiment(EXPERIMENTS / "hitters.yaml").runs} == {"network", "ols", "lasso"}
-    only = ["ar", "ar_dow", "nar"] + (["rnn"] if "rnn" in NETWORKS else [])  # rnn: nnx/models/rnn.py
+    only = ["ar", "ar_dow", "nar", "nar_islp"] + (["rnn"] if "rnn" in NETWORKS else [])  # rnn: nnx/models/rnn.py
     runs = {r.variant: r for r in load_experiment(EXPERIMENTS / "nyse.yaml", only=only).runs}
     assert runs["ar_dow"].data.day_of_week and runs["nar"].model.hidden == [32]
 
@@ -293,3 +293,13 @@ def test_bad_classic_config_is_a_one_line_error():
         parse_experiment("data: {name: nyse, layout: wide}\nmodel: {type: linear_regression}\n")
     with pytest.raises(ConfigError, match="max_iterations"):
         parse_experiment("data: {name: synthetic}\nmodel: {type: perceptron, max_iterations: 0}\n")
+
+
+def test_nyse_chronological_validation_days_are_the_last_training_days():
+    spec = parse_experiment("data: {name: nyse, validation_split: 0.25}\nmodel: {type: linear_regression}\n").runs[0]
+    data = load(spec.data, seed=0)
+    full = load(spec.data.model_copy(update={"validation_split": 0.0}), seed=0)
+    n = len(full.x_train)
+    assert len(data.x_val) == round(n * 0.25) and len(data.x_train) + len(data.x_val) == n
+    np.testing.assert_array_equal(data.x_train, full.x_train[: len(data.x_train)])
+    np.testing.assert_array_equal(data.x_val, full.x_train[len(data.x_train):])

@@ -144,8 +144,18 @@ def load_nyse(spec, seed: int, data_dir=None) -> Dataset:
     a = nyse_arrays(rows, spec.lags, spec.day_of_week, spec.layout, source)
     x, y, train = a["x"].astype(np.float32), a["y"].astype(np.float32), a["train"]
     info = DataInfo(input_shape=x.shape[1:], task="regression")
-    return make_dataset("nyse", info, (x[train], y[train]), (x[~train], y[~train]), spec, seed,
-                        source=source, lags=spec.lags, layout=spec.layout)
+    meta = {"source": source, "lags": spec.lags, "layout": spec.layout}
+    if spec.validation_order == "random":
+        return make_dataset("nyse", info, (x[train], y[train]), (x[~train], y[~train]), spec, seed, **meta)
+    # Chronological: the validation days are the last training days, as the test days follow the
+    # training days. (A random draw puts validation days between training days whose lag windows
+    # overlap theirs, and flatters every model.)
+    x_tr, y_tr = x[train], y[train]
+    if spec.train_subset is not None and spec.train_subset < len(x_tr):
+        x_tr, y_tr = x_tr[-spec.train_subset:], y_tr[-spec.train_subset:]
+    n_val = int(round(len(x_tr) * spec.validation_split))
+    cut = len(x_tr) - n_val
+    return Dataset("nyse", info, x_tr[:cut], y_tr[:cut], x_tr[cut:], y_tr[cut:], x[~train], y[~train], meta=meta)
 
 
 def data_file(name: str) -> Path:

@@ -47,6 +47,8 @@ class NYSESpec(DataBase):
     day_of_week: bool = Field(False, description="add the target day's weekday as 5 indicators")
     layout: Literal["flat", "sequence"] = Field(
         "flat", description="flat: (N, lags*3 [+5]); sequence: (N, lags, 3 [+5]), oldest day first")
+    validation_order: Literal["chronological", "random"] = Field(
+        "chronological", description="validation days: the last training days, or a random draw of them")
 
 
 DataSpec = Annotated[Union[ImageDataSpec, SyntheticSpec, HittersSpec, NYSESpec], Field(discriminator="name")]
