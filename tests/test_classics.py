@@ -285,7 +285,8 @@ def test_classic_experiment_files_validate():
     assert {r.variant for r in load_experiment(EXPERIMENTS / "hitters.yaml").runs} == {"network", "ols", "lasso"}
     only = ["ar", "ar_dow", "nar", "nar_islp"] + (["rnn"] if "rnn" in NETWORKS else [])  # rnn: nnx/models/rnn.py
     runs = {r.variant: r for r in load_experiment(EXPERIMENTS / "nyse.yaml", only=only).runs}
-    assert runs["ar_dow"].data.day_of_week and runs["nar"].model.hidden == [32]
+    assert runs["ar_dow"].data.day_of_week and runs["nar_islp"].model.hidden == [32]
+    assert runs["nar_islp"].training.early_stopping is None and runs["nar"].training.early_stopping is not None
 
 
 def test_bad_classic_config_is_a_one_line_error():
