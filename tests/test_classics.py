@@ -304,3 +304,19 @@ def test_nyse_chronological_validation_days_are_the_last_training_days():
     assert len(data.x_val) == round(n * 0.25) and len(data.x_train) + len(data.x_val) == n
     np.testing.assert_array_equal(data.x_train, full.x_train[: len(data.x_train)])
     np.testing.assert_array_equal(data.x_val, full.x_train[len(data.x_train):])
+
+
+def test_lasso_cv_picks_a_sparse_model_on_sparse_data():
+    from nnx.data.base import DataInfo, Dataset
+    from nnx.models.regression import build_lasso_cv
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((120, 8)).astype(np.float32)
+    y = (3 * x[:, 0] - 2 * x[:, 1] + 0.1 * rng.standard_normal(120)).astype(np.float32)
+    data = Dataset("toy", DataInfo((8,), "regression"), x[:100], y[:100], x[:0], y[:0], x[100:], y[100:])
+    spec = parse_experiment("data: {name: hitters}\nmodel: {type: lasso_cv, folds: 3, alphas: 20}\n").runs[0].model
+    model = build_lasso_cv(spec).fit(data)
+    extras = model.summary_extras()
+    assert 2 <= extras["nonzero_coefficients"] <= 4 and extras["alpha"] > 0
+    assert model.num_params() == 9
+    assert np.abs(model.predict_scores(x[100:])[:, 0] - y[100:]).mean() < 0.3
