@@ -128,9 +128,20 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
 def _print_runs_table(outcomes) -> None:
     """The end-of-train table: the same table `nnx compare` prints for these run folders."""
     from .compare import table_from_runs
+
+    _print_table(table_from_runs([o.folder for o in outcomes], title="runs"))
+
+
+def _print_table(table) -> None:
+    """On a terminal, fit the screen; piped or redirected, as wide as the table needs, never folded."""
     from .report import out_console
 
-    out_console.print(table_from_runs([o.folder for o in outcomes], title="runs"))
+    console = out_console
+    if not console.is_terminal:
+        from rich.console import Console
+
+        console = Console(highlight=False, width=max(120, _width(console, table)))
+    console.print(table)
 
 
 def _exit_for(outcomes) -> None:
@@ -192,19 +203,14 @@ def compare(paths, metrics, columns, fmt, plot, per_run, output_dir, debug):
       nnx compare outputs/mnist_regularization --plot curves.png -m error -m loss
     """
     from . import compare as compare_
-    from .report import err_console, out_console
+    from .report import err_console
 
     comparison = compare_.compare(paths, metrics=metrics, columns=columns, per_run=per_run, root=output_dir)
     if plot:
         compare_.plot_curves(comparison, plot, [comparison.metric, *metrics[1:]])
         err_console.print(f"curves written to {plot}")
     if fmt == "table":
-        table, console = compare_.render_table(comparison), out_console
-        if not console.is_terminal:  # piped or redirected: as wide as the table needs, never folded
-            from rich.console import Console
-
-            console = Console(highlight=False, width=max(120, _width(console, table)))
-        console.print(table)
+        _print_table(compare_.render_table(comparison))
     else:
         click.echo(compare_.render(comparison, fmt), nl=False)
 

@@ -338,10 +338,15 @@ def _format_error(schema: type[BaseModel], raw: Any, error: ValidationError, sou
     path = _data_path(raw, first["loc"])
     if first["type"] == "union_tag_invalid":  # point at the `type:` / `name:` line itself
         path += (first.get("ctx", {}).get("discriminator", "type").strip("'"),)
-    dotted = ".".join(str(p) for p in path) or "(top level)"
+    dotted = ".".join(_key_text(p) for p in path) or "(top level)"
     message = _describe(schema, first, path)
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{_where(source, lines, path)}{dotted}: {message}{more}"
+
+
+def _key_text(key: Any) -> str:
+    text = str(key)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
 _ERROR_PRIORITY = {"extra_forbidden": 0, "union_tag_invalid": 0, "union_tag_not_found": 0,
@@ -373,7 +378,7 @@ def _describe(schema: type[BaseModel], err: dict, path: tuple) -> str:
     kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(schema, err["loc"][:-1])
-        hint = _did_you_mean(str(path[-1]), allowed)
+        hint = _did_you_mean(str(path[-1]), allowed) if path else ""
         listing = f"; allowed keys here: {', '.join(allowed)}" if allowed and not hint else ""
         return f"unknown key{hint}{listing}"
     if kind == "literal_error":

@@ -70,6 +70,8 @@ class ConsoleReporter:
         if outcome.status == "completed":
             test = outcome.summary.get("test", {})
             self.console.print(f"  [green]done[/green] in {outcome.summary['seconds']:.1f}s: test {_headline(test)}")
+            if outcome.summary.get("note"):
+                self.console.print(f"  [yellow]note:[/yellow] {outcome.summary['note']}")
         else:
             self.console.print(f"  [red]{outcome.status}[/red]: {outcome.error}")
 

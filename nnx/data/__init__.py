@@ -12,6 +12,9 @@ LOADERS = {
     "mnist": "nnx.data.idx:load_idx_set",
     "fashion_mnist": "nnx.data.idx:load_idx_set",
     "digits": "nnx.data.digits:load_digits_set",
+    "synthetic": "nnx.data.synthetic:load_synthetic",
+    "hitters": "nnx.data.islp:load_hitters",
+    "nyse": "nnx.data.islp:load_nyse",
 }
 
 

@@ -18,4 +18,43 @@ class ImageDataSpec(DataBase):
     name: Literal["mnist", "fashion_mnist", "digits"]
 
 
-DataSpec = Annotated[ImageDataSpec, Field(discriminator="name")]
+class SyntheticSpec(DataBase):
+    """Two Gaussian classes in `dims` dimensions (labels 0/1), drawn from the run's seed."""
+
+    name: Literal["synthetic"]
+    dims: int = Field(2, ge=1, description="input dimension d")
+    train_size: int = Field(200, ge=2)
+    test_size: int = Field(1000, ge=1)
+    distance: float = Field(3.0, ge=0, description="distance between the two class means (unit variance)")
+    separable: bool = Field(True, description="drop points inside the margin band, so a hyperplane separates them")
+    margin: float = Field(1.0, ge=0, description="separable: width of the empty band between the classes")
+
+
+class HittersSpec(DataBase):
+    """ISLP's Hitters: the 263 players with a salary; regression of Salary on 19 predictors."""
+
+    name: Literal["hitters"]
+    test_size: float = Field(1 / 3, gt=0, lt=1, description="fraction held out as the test set")
+    split_seed: int = Field(1, description="random_state of the train/test split (the ISLP lab's 1)")
+    standardize: bool = Field(True, description="scale predictors with the training part's mean and sd")
+
+
+class NYSESpec(DataBase):
+    """ISLP's NYSE: predict today's log_volume from the previous `lags` days of three series."""
+
+    name: Literal["nyse"]
+    lags: int = Field(5, ge=1, le=100, description="previous days in each input")
+    day_of_week: bool = Field(False, description="add the target day's weekday as 5 indicators")
+    layout: Literal["flat", "sequence"] = Field(
+        "flat", description="flat: (N, lags*3 [+5]); sequence: (N, lags, 3 [+5]), oldest day first")
+    validation_order: Literal["chronological", "random"] = Field(
+        "chronological", description="validation days: the last training days, or a random draw of them")
+
+
+DataSpec = Annotated[
+    ImageDataSpec
+    | SyntheticSpec
+    | HittersSpec
+    | NYSESpec,
+    Field(discriminator="name"),
+]

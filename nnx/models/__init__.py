@@ -19,6 +19,9 @@ NETWORKS = {
 # type -> "module:builder". Estimator builders take (spec, DataInfo).
 ESTIMATORS = {
     "lda": "nnx.models.classical:build_lda",
+    "perceptron": "nnx.models.perceptron:build_perceptron",
+    "linear_regression": "nnx.models.regression:build_linear_regression",
+    "lasso_cv": "nnx.models.regression:build_lasso_cv",
 }
 
 

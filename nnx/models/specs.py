@@ -48,4 +48,36 @@ class LDASpec(Strict):
     shrinkage: float | Literal["auto"] | None = None
 
 
-ModelSpec = Annotated[MLPSpec | LogisticSpec | LDASpec, Field(discriminator="type")]
+class PerceptronSpec(Strict):
+    """Rosenblatt's perceptron (section 2 of the notes), fitted by its own update rule: no epochs."""
+
+    type: Literal["perceptron"]
+    max_iterations: int = Field(1000, ge=1, description="stop after this many updates if not converged")
+
+
+class LinearRegressionSpec(Strict):
+    """Ordinary least squares (scikit-learn) on the flattened inputs: no epochs."""
+
+    type: Literal["linear_regression"]
+
+
+class LassoCVSpec(Strict):
+    """The lasso with its penalty chosen by K-fold cross-validation, as in the ISLP lab."""
+
+    type: Literal["lasso_cv"]
+    folds: int = Field(10, ge=2)
+    alphas: int = Field(100, ge=1, description="grid size: lambda_max down to lambda_max * min_ratio")
+    min_ratio: float = Field(0.01, gt=0, lt=1)
+    scoring: Literal["mae", "mse"] = Field("mae", description="the CV criterion (ISLP: mean absolute error)")
+    cv_seed: int = Field(1, description="random_state of the shuffled K folds (ISLP: 1)")
+
+
+ModelSpec = Annotated[
+    MLPSpec
+    | LogisticSpec
+    | LDASpec
+    | PerceptronSpec
+    | LinearRegressionSpec
+    | LassoCVSpec,
+    Field(discriminator="type"),
+]

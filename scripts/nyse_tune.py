@@ -1,0 +1,39 @@
+"""Compare NYSE network settings by their VALIDATION R^2 only (a random 20% of the training days).
+
+The test days are never looked at here: the script prints the validation metrics of the restored
+best epoch, mean over seeds, for each `--try` set of overrides.
+
+    PYTHONPATH=. nice -n 5 python scripts/nyse_tune.py --variant nar --seeds 2 \
+        --try "" --try "model.hidden=[64]" --try "data.lags=10"
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+
+from nnx.config import load_experiment
+from nnx.runner import run_experiment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", default="nar")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--try", dest="tries", action="append", default=[],
+                        help="space-separated KEY=VALUE overrides; repeat for each setting to compare")
+    args = parser.parse_args()
+    for text in args.tries or [""]:
+        overrides = [*text.split(), f"seeds={args.seeds}"]
+        experiment = load_experiment("experiments/nyse.yaml", overrides, only=[args.variant])
+        with tempfile.TemporaryDirectory() as out:
+            outcomes = run_experiment(experiment, output_dir=out)
+        r2 = [o.summary["validation"]["r2"] for o in outcomes if o.summary]
+        epochs = [o.summary["best_epoch"] for o in outcomes if o.summary]
+        print(f"{text or '(as in the file)':<60} validation R2 {statistics.mean(r2):.4f} "
+              f"({', '.join(f'{v:.4f}' for v in r2)})  best epochs {epochs}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
