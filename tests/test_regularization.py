@@ -30,9 +30,8 @@ def grads_with(l2: float):
 def test_ridge_changes_the_gradient_of_weights_not_biases():
     plain, state = grads_with(0.0)
     ridge, _ = grads_with(0.1)
-    for layer in ("hidden", "out"):
-        p = state["params"]
-        get = (lambda t, name: t[layer][0][name][...]) if layer == "hidden" else (lambda t, name: t[layer][name][...])
+    p = state["params"]
+    for get in (lambda t, name: t["hidden"][0][name][...], lambda t, name: t["out"][name][...]):
         # d/dW (lambda * sum W^2) = 2 lambda W, exactly; biases are not penalized.
         np.testing.assert_allclose(get(ridge, "kernel") - get(plain, "kernel"), 0.2 * get(p, "kernel"), atol=1e-6)
         np.testing.assert_array_equal(get(ridge, "bias"), get(plain, "bias"))
