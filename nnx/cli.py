@@ -48,14 +48,32 @@ def _start_distributed() -> None:
         return
     import jax
 
+    # CPU processes talk through Gloo (GPUs use NCCL regardless); set before any backend starts.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if coordinator:
-        if jax.default_backend() == "cpu" or os.environ.get("JAX_PLATFORMS") == "cpu":
-            jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(coordinator_address=coordinator,
                                    num_processes=int(os.environ["NNX_NUM_PROCESSES"]),
                                    process_id=int(os.environ["NNX_PROCESS_ID"]))
     else:
         jax.distributed.initialize()
+
+
+def _primary_writes(output_dir, quiet):
+    """With several processes, process 0 writes the run folders and reports; the others train
+    alongside it and write into a scratch folder, removed when the process exits."""
+    if "jax" not in sys.modules:
+        return output_dir, quiet
+    import jax
+
+    if jax.process_count() == 1 or jax.process_index() == 0:
+        return output_dir, quiet
+    import atexit
+    import shutil
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix=f"nnx-process{jax.process_index()}-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    return scratch, True
 
 
 def _check_device(device: str) -> None:
@@ -119,6 +137,7 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
     from .runner import run_experiment
 
     _check_device(device)
+    output_dir, quiet = _primary_writes(output_dir, quiet)
     outcomes = run_experiment(experiment, output_dir=output_dir, data_dir=data_dir,
                               reporter=ConsoleReporter(quiet=quiet), debug=debug, devices=devices)
     _print_runs_table(outcomes)

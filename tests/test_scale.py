@@ -89,3 +89,35 @@ training: {epochs: 3, batch_size: 64, optimizer: adam, parallel_seeds: %s}
     # Different seeds really differ.
     losses = {json.loads((r / "summary.json").read_text())["test"]["loss"] for r in runs("true")}
     assert len(losses) == 3
+
+
+def test_two_processes_over_loopback_agree_with_one(tmp_path, capsys):
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from .helpers import run_cli, write_experiment
+
+    exp = write_experiment(tmp_path / "d.yaml", "name: dist\ndata: {name: digits}\nmodel: {type: mlp, hidden: [32]}\n"
+                                                "training: {epochs: 2, batch_size: 64, optimizer: adam}\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "NNX_COORDINATOR": f"127.0.0.1:{port}",
+               "NNX_NUM_PROCESSES": "2", "NNX_PROCESS_ID": str(rank)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "nnx", "train", str(exp), "-o", str(tmp_path / "two"),
+                                       "--devices", "all", "-q"], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+    (run,) = (tmp_path / "two" / "dist").iterdir()  # only process 0 writes a run folder
+    assert run_cli(["train", exp, "-o", tmp_path / "one", "-q"], capsys)[0] == 0
+    (single,) = (tmp_path / "one" / "dist").iterdir()
+    two, one = (json.loads((r / "summary.json").read_text()) for r in (run, single))
+    np.testing.assert_allclose(two["test"]["loss"], one["test"]["loss"], rtol=1e-5)
+    np.testing.assert_allclose(two["validation"]["loss"], one["validation"]["loss"], rtol=1e-5)

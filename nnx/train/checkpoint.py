@@ -9,16 +9,33 @@ import numpy as np
 from flax import nnx
 
 
+def _multiprocessing_options(ocp):
+    # Every process writes its own folder on its own disk (the run folder is local), so no host
+    # waits for another: Orbax's "all hosts are primary" mode.
+    return ocp.options.MultiprocessingOptions(primary_host=None) if jax.process_count() > 1 else None
+
+
 def _checkpointer():
     import orbax.checkpoint as ocp  # imported late: Orbax is slow to import and only needed here
 
-    return ocp.StandardCheckpointer()
+    options = _multiprocessing_options(ocp)
+    return ocp.StandardCheckpointer(multiprocessing_options=options) if options else ocp.StandardCheckpointer()
+
+
+def host_copy(tree):
+    """Numpy copies of a state's arrays; for arrays spread over several hosts, this host's replica."""
+    def copy(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            a = a.addressable_data(0)
+        return np.array(a, copy=True)
+
+    return jax.tree.map(copy, tree)
 
 
 def save_model(directory: Path, model: nnx.Module) -> None:
     """Save every variable of the model (parameters and e.g. batch statistics) under `directory`."""
     checkpointer = _checkpointer()
-    checkpointer.save(Path(directory).absolute() / "model", nnx.state(model), force=True)
+    checkpointer.save(Path(directory).absolute() / "model", host_copy(nnx.state(model)), force=True)
     checkpointer.wait_until_finished()
 
 
@@ -62,13 +79,15 @@ class TrainCheckpoints:
 
         self._ocp = ocp
         directory = Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=True)
+        options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=True,
+                                               **({"multiprocessing_options": _multiprocessing_options(ocp)}
+                                                  if jax.process_count() > 1 else {}))
         self.last = ocp.CheckpointManager(directory / "last", options=options)
         self.best = ocp.CheckpointManager(directory / "best", options=options)
 
     def save(self, epoch: int, state, record: dict, is_best: bool) -> None:
         # Host copies first: the device buffers are donated to the next epoch while Orbax writes.
-        host = jax.tree.map(lambda a: np.array(a, copy=True), state)
+        host = host_copy(state)
         args = self._args(host, {**record, "epoch": epoch}, save=True)
         self.last.save(epoch, args=args)
         if is_best:
