@@ -12,6 +12,7 @@ LOADERS = {
     "mnist": "nnx.data.idx:load_idx_set",
     "fashion_mnist": "nnx.data.idx:load_idx_set",
     "digits": "nnx.data.digits:load_digits_set",
+    "imdb": "nnx.data.imdb:load_imdb",
 }
 
 

@@ -15,10 +15,13 @@ from .specs import ModelSpec
 NETWORKS = {
     "mlp": "nnx.models.mlp:build_mlp",
     "logistic": "nnx.models.mlp:build_logistic",
+    "bow_mlp": "nnx.models.text:build_bow_mlp",
+    "rnn": "nnx.models.rnn:build_rnn",
 }
 # type -> "module:builder". Estimator builders take (spec, DataInfo).
 ESTIMATORS = {
     "lda": "nnx.models.classical:build_lda",
+    "logistic_sparse": "nnx.models.text:build_logistic_sparse",
 }
 
 
