@@ -206,6 +206,7 @@ def _summary_header(spec: RunSpec, dataset, folder: RunFolder) -> dict[str, Any]
         "task": dataset.info.task,
         "data": {"name": dataset.name, **dataset.sizes()},
         "data_info": dataclasses.asdict(dataset.info),
+        **({"data_meta": dataset.meta} if dataset.meta else {}),  # e.g. text preprocessing
         "device": f"{device.platform}:{device.device_kind}",
         "versions": {"nnx": __version__, "jax": jax.__version__},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
