@@ -244,6 +244,9 @@ def test_recurrent_output_shapes(cell):
     series = DataInfo(input_shape=(6, 3), task="regression")
     model = build(RNNSpec(type="rnn", cell=cell, units=5), series, nnx.Rngs(0))
     assert model(jnp.ones((2, 6, 3))).shape == (2, 1)
+    if cell == "lstm":  # forget-gate bias starts at 1, the other gates at 0
+        np.testing.assert_array_equal(model.layers[0].cell.hf.bias[...], np.ones(5))
+        np.testing.assert_array_equal(model.layers[0].cell.hi.bias[...], np.zeros(5))
     with pytest.raises(ConfigError, match="set model.embedding"):
         build(RNNSpec(type="rnn", cell=cell), tokens, nnx.Rngs(0))
 

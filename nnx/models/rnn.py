@@ -5,7 +5,8 @@
       -> final hidden state A_L -> dropout -> dense -> outputs           (equation 19)
 
 The simple cell is equation 18, A_l = tanh(W'x_l + U'A_{l-1} + w_0) (Flax `nnx.SimpleCell`);
-`lstm` and `gru` are `nnx.LSTMCell` and `nnx.GRUCell`. Text sequences are padded at the front,
+`lstm` and `gru` are `nnx.LSTMCell` (forget-gate bias initialized to 1, as in Keras) and
+`nnx.GRUCell`. Text sequences are padded at the front,
 so the final state has read the real words last.
 """
 
@@ -28,8 +29,13 @@ class RecurrentNet(nnx.Module):
                  layers: int = 1, rngs: nnx.Rngs):
         self.embed = nnx.Embed(vocab_size, embedding, rngs=rngs) if embedding else None
         sizes = [embedding or in_features] + [units] * layers
-        self.layers = nnx.List([nnx.RNN(CELLS[cell](a, b, rngs=rngs), rngs=False)
-                                for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
+        cells = [CELLS[cell](a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        if cell == "lstm":
+            for c in cells:
+                # Forget-gate bias 1 (Keras's unit_forget_bias, Jozefowicz et al. 2015): the cell
+                # starts by remembering, which 500-step reviews need; Flax initializes it to 0.
+                c.hf.bias[...] = jnp.ones_like(c.hf.bias[...])
+        self.layers = nnx.List([nnx.RNN(c, rngs=False) for c in cells])
         self.dropout = nnx.Dropout(dropout)
         self.out = nnx.Linear(units, outputs, rngs=rngs)
         self.cell, self.units = cell, units
