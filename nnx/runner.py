@@ -346,7 +346,11 @@ def _train_network(spec: RunSpec, dataset, model, folder: RunFolder, reporter: R
         folder.append_metrics(record.as_json())
         reporter.epoch_ended(spec, record)
 
-    checkpoints = TrainCheckpoints(folder.path / "checkpoints")
+    # Per-epoch checkpoints (and so --resume) are single-host: across hosts, each process would
+    # need the others' Orbax barriers on a shared disk, which a local run folder is not.
+    import jax
+
+    checkpoints = TrainCheckpoints(folder.path / "checkpoints") if jax.process_count() == 1 else None
     result = fit(model, dataset, spec, callbacks=[on_epoch], checkpoints=checkpoints, resume=resume,
                  should_stop=interrupt or (lambda: False), devices=devices)
     if result.interrupted:
@@ -410,6 +414,7 @@ def _summary_header(spec: RunSpec, dataset, folder: RunFolder) -> dict[str, Any]
         "task": dataset.info.task,
         "data": {"name": dataset.name, **dataset.sizes()},
         "data_info": dataclasses.asdict(dataset.info),
+        **({"data_meta": dataset.meta} if dataset.meta else {}),  # e.g. text preprocessing
         "device": f"{device.platform}:{device.device_kind}",
         "versions": {"nnx": __version__, "jax": jax.__version__},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -113,7 +113,12 @@ def test_two_processes_over_loopback_agree_with_one(tmp_path, capsys):
                                        "--devices", "all", "-q"], env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     for proc in procs:
-        _, err = proc.communicate(timeout=300)
+        try:
+            _, err = proc.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise AssertionError("2-process run timed out: " + "\n---\n".join(p.communicate()[1][-1500:] for p in procs))
         assert proc.returncode == 0, err[-2000:]
     (run,) = (tmp_path / "two" / "dist").iterdir()  # only process 0 writes a run folder
     assert run_cli(["train", exp, "-o", tmp_path / "one", "-q"], capsys)[0] == 0

@@ -15,6 +15,7 @@ LOADERS = {
     "synthetic": "nnx.data.synthetic:load_synthetic",
     "hitters": "nnx.data.islp:load_hitters",
     "nyse": "nnx.data.islp:load_nyse",
+    "imdb": "nnx.data.imdb:load_imdb",
 }
 
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..spec import Strict
 
@@ -51,10 +51,31 @@ class NYSESpec(DataBase):
         "chronological", description="validation days: the last training days, or a random draw of them")
 
 
+class ImdbDataSpec(DataBase):
+    """IMDB movie reviews (binary sentiment): a bag of words or padded word-id sequences."""
+
+    name: Literal["imdb"]
+    representation: Literal["bow", "sequence"] = Field(
+        "bow", description="bow: distinct word ids per review; sequence: the last maxlen ids, front-padded")
+    num_words: int = Field(10000, ge=1, description="vocabulary: the most frequent training words")
+    maxlen: int = Field(500, ge=1, description="sequence: keep the last maxlen words")
+    bigrams: bool = Field(False, description="bow: word pairs compete with words for the vocabulary")
+    lowercase: bool = True
+    strip_html: bool = Field(True, description="remove <br /> and other markup")
+    strip_punctuation: bool = Field(True, description="words are runs of letters/digits (and inner ')")
+
+    @model_validator(mode="after")
+    def _bigrams_need_bow(self):
+        if self.bigrams and self.representation != "bow":
+            raise ValueError("bigrams apply to representation: bow only; set bigrams: false for sequences")
+        return self
+
+
 DataSpec = Annotated[
     ImageDataSpec
     | SyntheticSpec
     | HittersSpec
-    | NYSESpec,
+    | NYSESpec
+    | ImdbDataSpec,
     Field(discriminator="name"),
 ]

@@ -15,6 +15,8 @@ from .specs import ModelSpec
 NETWORKS = {
     "mlp": "nnx.models.mlp:build_mlp",
     "logistic": "nnx.models.mlp:build_logistic",
+    "bow_mlp": "nnx.models.text:build_bow_mlp",
+    "rnn": "nnx.models.rnn:build_rnn",
 }
 # type -> "module:builder". Estimator builders take (spec, DataInfo).
 ESTIMATORS = {
@@ -22,6 +24,7 @@ ESTIMATORS = {
     "perceptron": "nnx.models.perceptron:build_perceptron",
     "linear_regression": "nnx.models.regression:build_linear_regression",
     "lasso_cv": "nnx.models.regression:build_lasso_cv",
+    "logistic_sparse": "nnx.models.text:build_logistic_sparse",
 }
 
 

@@ -72,12 +72,70 @@ class LassoCVSpec(Strict):
     cv_seed: int = Field(1, description="random_state of the shuffled K folds (ISLP: 1)")
 
 
+class BowMLPSpec(Strict):
+    """An MLP on a bag of words given as word ids: the first layer sums embedding rows of the
+    words present, which equals the dense product of the binary vector with a weight matrix."""
+
+    type: Literal["bow_mlp"]
+    hidden: list[PositiveInt] = Field([16, 16], min_length=1)
+    activation: Activation = "relu"
+    dropout: Rate | list[Rate] = Field(0.0, description="per hidden layer; one number applies to all")
+
+    @model_validator(mode="after")
+    def _dropout_per_layer(self):
+        if isinstance(self.dropout, list) and len(self.dropout) != len(self.hidden):
+            raise ValueError(f"dropout has {len(self.dropout)} rates for {len(self.hidden)} hidden layers; "
+                             "give one rate per hidden layer, or a single number")
+        return self
+
+    @property
+    def dropout_rates(self) -> list[float]:
+        return list(self.dropout) if isinstance(self.dropout, list) else [self.dropout] * len(self.hidden)
+
+
+class LogisticSparseSpec(Strict):
+    """Ridge (l2) or lasso (l1) logistic regression on the sparse bag of words (scikit-learn).
+
+    Give the penalty as `lam` (glmnet's lambda: mean log-loss + lam * penalty) or as
+    scikit-learn's `C` (sum of log-losses * C + penalty); C = 1 / (n * lam)."""
+
+    type: Literal["logistic_sparse"]
+    penalty: Literal["l1", "l2"] = "l1"
+    lam: float | None = Field(None, gt=0, description="glmnet-style lambda")
+    C: float | None = Field(None, gt=0, description="scikit-learn's inverse regularization strength")
+    max_iter: int = Field(1000, ge=1)
+    tol: float = Field(1e-4, gt=0)
+
+    @model_validator(mode="after")
+    def _one_strength(self):
+        if (self.lam is None) == (self.C is None):
+            raise ValueError("give exactly one of lam and C")
+        return self
+
+
+class RNNSpec(Strict):
+    """A recurrent network: [embedding] -> recurrent layer(s) -> dropout -> dense output.
+
+    `embedding` set: inputs are integer token ids (N, T); unset: float sequences (N, T, F).
+    The output reads the final hidden state A_L (equation 19 of the notes)."""
+
+    type: Literal["rnn"]
+    cell: Literal["simple", "lstm", "gru"] = "simple"
+    units: PositiveInt = 32
+    embedding: PositiveInt | None = None
+    dropout: Rate = Field(0.0, description="on the final hidden state, before the output layer")
+    layers: PositiveInt = 1
+
+
 ModelSpec = Annotated[
     MLPSpec
     | LogisticSpec
     | LDASpec
     | PerceptronSpec
     | LinearRegressionSpec
-    | LassoCVSpec,
+    | LassoCVSpec
+    | BowMLPSpec
+    | LogisticSparseSpec
+    | RNNSpec,
     Field(discriminator="type"),
 ]

@@ -146,18 +146,20 @@ class Core:
         return state, jax.tree.map(lambda s: jnp.sum(s, axis=0), sums)
 
     def evaluate(self, params, rest, data_x, data_y, data_w):
-        model = nnx.merge(self.graphdef, params, rest)
+        # The state enters every traced function as an argument (the scan carries it), never as
+        # a closure over an outer trace: modules built on Flax transforms (nnx.RNN) require it.
+        def sums_of(params, rest, x, y, w):
+            return self.task.sums(nnx.merge(self.graphdef, params, rest)(x, train=False), y, w)
 
         shard = self.placement.shard_batch
 
-        def body(total, batch):
+        def body(carry, batch):
+            total, params, rest = carry
             x, y, w = (shard(a) for a in batch)
-            sums = self.task.sums(model(x, train=False), y, w)
-            return jax.tree.map(jnp.add, total, sums), None
+            return (jax.tree.map(jnp.add, total, sums_of(params, rest, x, y, w)), params, rest), None
 
-        zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: self.task.sums(
-            model(data_x[0], train=False), data_y[0], data_w[0])))
-        total, _ = jax.lax.scan(body, zeros, (data_x, data_y, data_w))
+        zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(sums_of, params, rest, data_x[0], data_y[0], data_w[0]))
+        (total, _, _), _ = jax.lax.scan(body, (zeros, params, rest), (data_x, data_y, data_w))
         return total
 
 
