@@ -1,0 +1,230 @@
+"""nnx count-params: the counts of nnx's models and of the ten ImageNet architectures of figure 3."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import jax
+import pytest
+from flax import nnx
+
+from nnx import params
+from nnx.cli import main
+from nnx.errors import ConfigError
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+# Keras 3.15.1 (KERAS_BACKEND=jax), measured once with `scripts/keras_counts.py --json`:
+# keras.applications.<Model>(weights=None) (include_top=True, 1000 classes, default input shape);
+# total = model.count_params(), trainable / non_trainable = sizes of model.trainable_weights /
+# model.non_trainable_weights. Keras is not a dependency: these are the recorded numbers.
+KERAS = {
+    "vgg16": (138_357_544, 138_357_544, 0),
+    "vgg19": (143_667_240, 143_667_240, 0),
+    "resnet50": (25_636_712, 25_583_592, 53_120),
+    "resnet101": (44_707_176, 44_601_832, 105_344),
+    "resnet152": (60_419_944, 60_268_520, 151_424),
+    "resnet50v2": (25_613_800, 25_568_360, 45_440),
+    "resnet101v2": (44_675_560, 44_577_896, 97_664),
+    "resnet152v2": (60_380_648, 60_236_904, 143_744),
+    "inception_v3": (23_851_784, 23_817_352, 34_432),
+    "xception": (22_910_480, 22_855_952, 54_528),
+}
+# Figure 3 of the notes, in millions of parameters.
+FIGURE_3 = {
+    "xception": 22.9, "vgg16": 138.4, "vgg19": 143.7, "resnet50": 25.6, "resnet50v2": 25.6,
+    "resnet101": 44.7, "resnet101v2": 44.7, "resnet152": 60.4, "resnet152v2": 60.4, "inception_v3": 23.9,
+}
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    try:
+        main(["count-params", *args])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def summaries():
+    """The ten architectures, each built abstractly once (a few seconds in all)."""
+    return {name: params.count(params.resolve(name)) for name in KERAS}
+
+
+@pytest.mark.parametrize("name", list(KERAS))
+def test_application_counts_match_keras(summaries, name):
+    s = summaries[name]
+    assert (s.total, s.trainable, s.non_trainable) == KERAS[name]
+    assert round(s.total / 1e6, 1) == FIGURE_3[name]
+
+
+@pytest.mark.parametrize("name", list(KERAS))
+def test_application_shapes(summaries, name):
+    s = summaries[name]
+    size = 299 if name in ("inception_v3", "xception") else 224
+    assert s.input_shape == (size, size, 3)
+    assert s.root.output_shape == (None, 1000)
+    assert not s.notes  # the forward pass traced: every module's output shape is known
+    assert all(layer.output_shape is not None for layer in s.root.walk())
+
+
+def test_mnist_mlp_experiment(capsys):
+    code, out, _ = run_cli(capsys, str(EXPERIMENTS / "mnist_mlp.yaml"))
+    assert code == 0
+    assert "Total params: 235,146" in out
+    assert "Non-trainable params: 0" in out
+    # the notes' arithmetic, layer by layer: 784*256+256, 256*128+128, 128*10+10
+    for n in ("200,960", "32,896", "1,290"):
+        assert n in out
+
+
+def test_mlp_by_name_with_options(capsys):
+    code, out, _ = run_cli(capsys, "mlp", "--input", "784", "--hidden", "256,128", "--classes", "10",
+                           "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["total"] == 235_146
+    assert [layer["params"] for layer in data["layers"] if layer["type"] == "Linear"] == [200_960, 32_896, 1_290]
+
+
+def test_json_output(capsys):
+    code, out, _ = run_cli(capsys, "vgg16", "--format", "json", "--depth", "1")
+    assert code == 0
+    data = json.loads(out)
+    assert {"model", "total", "trainable", "non_trainable", "layers"} <= set(data)
+    assert (data["model"], data["total"], data["non_trainable"]) == ("vgg16", 138_357_544, 0)
+    names = [layer["name"] for layer in data["layers"]]
+    assert names == ["block1", "block2", "block3", "block4", "block5", "fc1", "fc2", "predictions"]
+    assert sum(layer["params"] for layer in data["layers"]) == data["total"]
+    fc1 = data["layers"][5]
+    assert fc1["params"] == 7 * 7 * 512 * 4096 + 4096 and fc1["output_shape"] == [None, 4096]
+    deeper = json.loads(run_cli(capsys, "vgg16", "--format", "json", "--depth", "2")[1])
+    assert "block1.conv1" in [layer["name"] for layer in deeper["layers"]]
+
+
+def test_depth_and_table(capsys):
+    code, out, _ = run_cli(capsys, "resnet50", "--depth", "1")
+    assert code == 0
+    assert "conv2" in out and "block1" not in out
+    assert "Trainable params: 25,583,592" in out and "Non-trainable params: 53,120" in out
+    out2 = run_cli(capsys, "resnet50", "--depth", "2")[1]
+    assert "block1" in out2 and "shortcut" not in out2
+
+
+def test_torch_convention_resnet50(capsys):
+    code, out, _ = run_cli(capsys, "resnet50", "--convention", "torch", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["convention"] == "torch"
+    assert (data["total"], data["trainable"], data["non_trainable"]) == (25_557_032, 25_557_032, 0)
+    header = run_cli(capsys, "resnet50", "--convention", "torch", "--depth", "1")[1]
+    assert "PyTorch" in header and "convolution bias dropped" in header
+
+
+def test_torch_convention_keeps_biases_not_followed_by_batch_norm():
+    # ResNet50V2's last 1x1 convolution of each block and its projection shortcuts feed an
+    # addition, not batch norm: they keep their biases; only the moving statistics go.
+    keras = params.count(params.resolve("resnet50v2"))
+    torch = params.count(params.resolve("resnet50v2"), "torch")
+    assert torch.total == keras.trainable  # v2's biased convolutions feed no batch norm: none dropped
+    vgg = params.count(params.resolve("vgg16"), "torch")
+    assert vgg.total == KERAS["vgg16"][0]  # torchvision's VGG16 has 138,357,544 too
+
+
+class TinyLSTM(nnx.Module):
+    def __init__(self, features: int, hidden: int, outputs: int, *, rngs: nnx.Rngs):
+        self.rnn = nnx.RNN(nnx.LSTMCell(features, hidden, rngs=rngs))
+        self.out = nnx.Linear(hidden, outputs, rngs=rngs)
+
+    def __call__(self, x, *, train: bool = False, rngs=None):
+        return self.out(self.rnn(x)[:, -1])
+
+
+@pytest.mark.parametrize("cell, gates", [(nnx.LSTMCell, 4), (nnx.GRUCell, 3), (nnx.SimpleCell, 1)])
+def test_torch_convention_recurrent(cell, gates):
+    i, h, k = 12, 32, 3
+
+    class Model(TinyLSTM):
+        def __init__(self, *, rngs):
+            self.rnn = nnx.RNN(cell(i, h, rngs=rngs))
+            self.out = nnx.Linear(h, k, rngs=rngs)
+
+    model = nnx.eval_shape(lambda: Model(rngs=nnx.Rngs(0)))
+    keras = params.summarize(model, (7, i))
+    torch = params.summarize(model, (7, i), convention="torch")
+    head = h * k + k
+    assert torch.total == gates * (i * h + h * h + 2 * h) + head  # torch: b_ih and b_hh per gate
+    if cell is nnx.LSTMCell:
+        assert keras.total == 4 * (i * h + h * h + h) + head  # Flax and Keras: one bias per gate
+    assert keras.root.output_shape == (None, k)
+
+
+def test_torch_convention_lstm_cli_numbers():
+    model = nnx.eval_shape(lambda: TinyLSTM(10, 20, 2, rngs=nnx.Rngs(0)))
+    # torch.nn.LSTM(10, 20) has 4*(10*20 + 20*20 + 20 + 20) = 2,560 parameters; Keras LSTM(20) 2,480.
+    assert params.summarize(model, (5, 10), convention="torch").total - 42 == 2_560
+    assert params.summarize(model, (5, 10)).total - 42 == 2_480
+
+
+def test_counting_vgg16_allocates_no_parameter_arrays():
+    target = params.resolve("vgg16")
+    tracemalloc.start()
+    model = params.abstract_model(target.spec, target.info)
+    summary = params.summarize(model, target.info.input_shape)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    leaves = jax.tree.leaves(nnx.state(model))
+    assert leaves and all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in leaves)
+    assert summary.total == 138_357_544
+    assert peak < 50e6  # the parameters would take 553 MB as float32
+
+
+def test_unknown_name_suggests(capsys):
+    code, _, err = run_cli(capsys, "resnt50")
+    assert code == 2
+    assert "unknown model 'resnt50'" in err and "resnet50" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_inputs_are_one_line_errors(capsys):
+    for args, words in [(("mlp",), "--input"), (("mlp", "--input", "784"), "--classes"),
+                        (("lda",), "closed-form"), (("vgg16", "--input-shape", "2x2x3"), "at least 32x32"),
+                        (("resnet50", "--input-shape", "a,b"), "positive integers"),
+                        (("mlp", "--input", "4", "--classes", "2", "--set", "widht=3"), "widht"),
+                        (("missing.yaml",), "no such file"), ((), "give a model type")]:
+        code, _, err = run_cli(capsys, *args)
+        assert code == 2, args
+        assert words in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_experiment_with_unknown_data_shape_asks_for_input_shape(tmp_path, monkeypatch, capsys):
+    from nnx import data
+
+    path = tmp_path / "exp.yaml"
+    path.write_text("data: {name: digits}\nmodel: {type: mlp, hidden: [8]}\n")
+    monkeypatch.delitem(data.INFOS, "digits")
+    code, _, err = run_cli(capsys, str(path))
+    assert code == 2 and "--input-shape" in err
+    code, out, _ = run_cli(capsys, str(path), "--input-shape", "8,8,1", "--classes", "10")
+    assert code == 0 and f"Total params: {64 * 8 + 8 + 8 * 10 + 10:,}" in out
+
+
+def test_application_in_an_experiment_takes_the_data_shape(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("data: {name: digits}\nmodel: {type: resnet50, classes: 10}\n")
+    with pytest.raises(ConfigError, match="at least 32x32"):
+        params.count(params.resolve(str(path)))  # digits are 8x8
+    small = params.count(params.resolve("resnet50", input_shape=(32, 32, 3), classes=10))
+    assert small.total == KERAS["resnet50"][0] - 2048 * 1000 - 1000 + 2048 * 10 + 10
+    assert small.root.output_shape == (None, 10)
+
+
+def test_list(capsys):
+    code, out, _ = run_cli(capsys, "--list")
+    assert code == 0
+    for name in ("mlp", "logistic", *KERAS):
+        assert name in out
