@@ -50,9 +50,19 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def summaries():
-    """The ten architectures, each built abstractly once (a few seconds in all)."""
-    return {name: params.count(params.resolve(name)) for name in KERAS}
+def built():
+    """The ten architectures, each built abstractly once (seconds in all, no memory)."""
+    out = {}
+    for name in KERAS:
+        target = params.resolve(name)
+        out[name] = (target, params.abstract_model(target.spec, target.info))
+    return out
+
+
+@pytest.fixture(scope="module")
+def summaries(built):
+    return {name: params.summarize(model, target.info.input_shape, name=name)
+            for name, (target, model) in built.items()}
 
 
 @pytest.mark.parametrize("name", list(KERAS))
@@ -125,14 +135,18 @@ def test_torch_convention_resnet50(capsys):
     assert "PyTorch" in header and "convolution bias dropped" in header
 
 
-def test_torch_convention_keeps_biases_not_followed_by_batch_norm():
+def test_torch_convention_keeps_biases_not_followed_by_batch_norm(built):
     # ResNet50V2's last 1x1 convolution of each block and its projection shortcuts feed an
     # addition, not batch norm: they keep their biases; only the moving statistics go.
-    keras = params.count(params.resolve("resnet50v2"))
-    torch = params.count(params.resolve("resnet50v2"), "torch")
-    assert torch.total == keras.trainable  # v2's biased convolutions feed no batch norm: none dropped
-    vgg = params.count(params.resolve("vgg16"), "torch")
+    target, model = built["resnet50v2"]
+    torch = params.summarize(model, target.info.input_shape, convention="torch")
+    assert torch.total == KERAS["resnet50v2"][1]  # v2's biased convolutions feed no batch norm: none dropped
+    target, model = built["vgg16"]
+    vgg = params.summarize(model, target.info.input_shape, convention="torch")
     assert vgg.total == KERAS["vgg16"][0]  # torchvision's VGG16 has 138,357,544 too
+    target, model = built["inception_v3"]
+    inception = params.summarize(model, target.info.input_shape, convention="torch")
+    assert inception.total == KERAS["inception_v3"][1]  # no conv biases to drop; statistics are buffers
 
 
 class TinyLSTM(nnx.Module):
