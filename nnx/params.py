@@ -195,7 +195,7 @@ def _items(module):
 
 
 def _flatten_containers(key, value):
-    """nnx.List / nnx.Dict / nnx.Sequential are transparent: their items are children 'key.i'."""
+    """nnx.List and nnx.Dict (so also nnx.Sequential.layers) are transparent: items are children key.i."""
     from flax import nnx
 
     containers = tuple(c for c in (getattr(nnx, "List", None), getattr(nnx, "Dict", None)) if c)

@@ -21,36 +21,6 @@ def abstract(name: str, shape=None, classes=None):
     return nnx.eval_shape(lambda: build(spec, info, nnx.Rngs(0)))
 
 
-def test_resnet_v1_keeps_keras_conv_biases_and_epsilon():
-    model = abstract("resnet50")
-    unit = model.conv2.block1.conv1
-    assert unit.conv.bias is not None and unit.bn.epsilon == pytest.approx(1.001e-5)
-    assert model.conv1.kernel.shape == (7, 7, 3, 64)
-
-
-def test_resnet_v2_is_preactivation():
-    model = abstract("resnet50v2")
-    block = model.conv2.block1
-    assert isinstance(block.preact_bn, nnx.BatchNorm)
-    assert block.conv1.conv.bias is None and block.conv3.bias is not None
-    assert model.conv1_bn is None and isinstance(model.post_bn, nnx.BatchNorm)
-
-
-def test_inception_conv_bn_has_no_bias_and_no_scale():
-    model = abstract("inception_v3")
-    units = [m for _, m in nnx.iter_modules(model) if isinstance(m, ConvBN)]
-    assert len(units) == 94  # Keras InceptionV3 has 94 conv2d_bn units
-    assert all(u.conv.bias is None and u.bn.scale is None and u.bn.bias is not None for u in units)
-
-
-def test_xception_separable_convs_have_no_bias():
-    model = abstract("xception")
-    convs = [m for _, m in nnx.iter_modules(model) if isinstance(m, nnx.Conv)]
-    assert all(c.bias is None for c in convs)
-    depthwise = model.block2.sepconv1.sepconv.depthwise
-    assert depthwise.kernel.shape == (3, 3, 1, 64)  # one 3x3 filter per input channel
-
-
 def test_classes_and_input_shape_change_the_model():
     model = abstract("vgg16", shape=(32, 32, 3), classes=10)
     assert model.fc1.kernel.shape == (512, 4096) and model.predictions.kernel.shape == (4096, 10)

@@ -13,6 +13,7 @@ from flax import nnx
 from nnx import params
 from nnx.cli import main
 from nnx.errors import ConfigError
+from nnx.models.applications.layers import ConvBN
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -80,6 +81,39 @@ def test_application_shapes(summaries, name):
     assert s.root.output_shape == (None, 1000)
     assert not s.notes  # the forward pass traced: every module's output shape is known
     assert all(layer.output_shape is not None for layer in s.root.walk())
+
+
+# Keras details that the counts depend on
+
+
+def test_resnet_v1_keeps_keras_conv_biases_and_epsilon(built):
+    model = built["resnet50"][1]
+    unit = model.conv2.block1.conv1
+    assert unit.conv.bias is not None and unit.bn.epsilon == pytest.approx(1.001e-5)
+    assert model.conv1.kernel.shape == (7, 7, 3, 64)
+
+
+def test_resnet_v2_is_preactivation(built):
+    model = built["resnet50v2"][1]
+    block = model.conv2.block1
+    assert isinstance(block.preact_bn, nnx.BatchNorm)
+    assert block.conv1.conv.bias is None and block.conv3.bias is not None
+    assert model.conv1_bn is None and isinstance(model.post_bn, nnx.BatchNorm)
+
+
+def test_inception_conv_bn_has_no_bias_and_no_scale(built):
+    model = built["inception_v3"][1]
+    units = [m for _, m in nnx.iter_modules(model) if isinstance(m, ConvBN)]
+    assert len(units) == 94  # Keras InceptionV3 has 94 conv2d_bn units
+    assert all(u.conv.bias is None and u.bn.scale is None and u.bn.bias is not None for u in units)
+
+
+def test_xception_separable_convs_have_no_bias(built):
+    model = built["xception"][1]
+    convs = [m for _, m in nnx.iter_modules(model) if isinstance(m, nnx.Conv)]
+    assert all(c.bias is None for c in convs)
+    depthwise = model.block2.sepconv1.sepconv.depthwise
+    assert depthwise.kernel.shape == (3, 3, 1, 64)  # one 3x3 filter per input channel
 
 
 def test_mnist_mlp_experiment(capsys):
