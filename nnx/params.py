@@ -8,7 +8,7 @@ records each submodule's output shape. Counting then walks the module tree:
   leaves (batch-norm moving mean and variance) are non-trainable parameters, as Keras counts them.
 - torch convention: how PyTorch reports the same architecture. Batch-norm running statistics are
   buffers, not parameters; recurrent cells have two bias vectors per gate (`b_ih` and `b_hh`, so an
-  LSTM has 4*(in*h + h*h + 2h)); and a convolution whose output goes straight into batch norm has
+  LSTM has 4*(in*h + h*h + 2h)); and a convolution whose output goes only into batch norm has
   no bias (the norm's shift makes it redundant; torchvision builds every conv-BN pair with
   `bias=False`). The last rule is a difference of architecture, not of counting: it is what makes
   Keras's ResNet50 (25,636,712 with conv biases and moving statistics) come out as torchvision's
@@ -29,7 +29,7 @@ from .errors import ConfigError
 CONVENTIONS = {
     "keras": "counted as Keras does: batch-norm moving statistics are non-trainable parameters",
     "torch": "counted as PyTorch reports the same architecture: batch-norm running statistics are buffers "
-             "(not counted), recurrent cells have two bias vectors per gate, and a convolution feeding "
+             "(not counted), recurrent cells have two bias vectors per gate, and a convolution feeding only "
              "straight into batch norm has no bias (as in torchvision)",
 }
 
@@ -266,19 +266,22 @@ def _trace(model, input_shape: tuple, input_dtype: str) -> _Trace:
         with _recording({type(mod) for mod in paths.values()}, calls):
             out = m(x)
         by_id = {id(mod): p for p, mod in paths.items()}
-        conv_outputs = {}
-        for i, (module, args, output) in enumerate(calls):
+        conv_outputs, consumers = {}, {}
+        for i, (module, args, output) in enumerate(calls):  # in the order the calls returned
             path = by_id.get(id(module))
             if path is None:
                 continue
             result.first_call.setdefault(path, i)
             result.shapes.setdefault(path, _shape_of(output))
+            for arg in args:
+                hit = conv_outputs.get(id(arg))
+                if hit is not None and hit[1] is arg:
+                    consumers.setdefault(hit[0], []).append(module)
             if isinstance(module, nnx.Conv):
                 conv_outputs[id(output)] = (path, output)
-            elif isinstance(module, nnx.BatchNorm) and args:
-                hit = conv_outputs.get(id(args[0]))
-                if hit is not None and hit[1] is args[0]:
-                    result.conv_into_bn.add(hit[0])
+        # A bias is redundant when batch norm is the only module its convolution's output goes into.
+        result.conv_into_bn = {path for path, users in consumers.items()
+                               if all(isinstance(u, nnx.BatchNorm) for u in users)}
         result.shapes[()] = _shape_of(out)
         return out
 

@@ -276,3 +276,20 @@ def test_list(capsys):
     assert code == 0
     for name in ("mlp", "logistic", *KERAS):
         assert name in out
+
+
+def test_torch_convention_keeps_a_conv_bias_used_beyond_batch_norm():
+    class Fork(nnx.Module):  # the convolution's output goes into batch norm and into a dense layer
+        def __init__(self, rngs):
+            self.conv = nnx.Conv(3, 4, (3, 3), rngs=rngs)
+            self.bn = nnx.BatchNorm(4, rngs=rngs)
+            self.other = nnx.Linear(4, 4, rngs=rngs)
+
+        def __call__(self, x, *, train=False, rngs=None):
+            y = self.conv(x)
+            return self.bn(y, use_running_average=not train) + self.other(y)
+
+    model = nnx.eval_shape(lambda: Fork(nnx.Rngs(0)))
+    conv, bn, dense = 3 * 3 * 3 * 4 + 4, 4 * 4, 4 * 4 + 4
+    assert params.summarize(model, (5, 5, 3)).total == conv + bn + dense
+    assert params.summarize(model, (5, 5, 3), convention="torch").total == conv + bn // 2 + dense
