@@ -454,8 +454,12 @@ def _from_experiment(path, input_shape, classes, vocab_size, variant) -> Target:
     from .data import info_for
     from .data.base import DataInfo
 
-    experiment = load_experiment(path, only=[variant] if variant else ())
-    run = experiment.runs[0]
+    experiment = load_experiment(path)
+    runs = [r for r in experiment.runs if variant in (None, r.variant)]
+    if not runs:
+        raise ConfigError(f"--variant {variant}: no such variant in {path}; the variants are "
+                          f"{', '.join(experiment.variants)}")
+    run = runs[0]
     notes = []
     if len(experiment.variants) > 1 and not variant:
         notes.append(f"variant '{run.variant}' (the first of {', '.join(experiment.variants)}; "

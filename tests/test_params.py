@@ -293,3 +293,15 @@ def test_torch_convention_keeps_a_conv_bias_used_beyond_batch_norm():
     conv, bn, dense = 3 * 3 * 3 * 4 + 4, 4 * 4, 4 * 4 + 4
     assert params.summarize(model, (5, 5, 3)).total == conv + bn + dense
     assert params.summarize(model, (5, 5, 3), convention="torch").total == conv + bn // 2 + dense
+
+
+def test_experiment_variants(tmp_path, capsys):
+    path = tmp_path / "exp.yaml"
+    path.write_text("data: {name: digits}\nmodel: {type: mlp, hidden: [8]}\n"
+                    "variants: {small: {}, wide: {model: {hidden: [16]}}}\n")
+    first = json.loads(run_cli(capsys, str(path), "--format", "json")[1])
+    assert first["total"] == 64 * 8 + 8 + 8 * 10 + 10 and "--variant" in first["notes"][0]
+    wide = json.loads(run_cli(capsys, str(path), "--variant", "wide", "--format", "json")[1])
+    assert wide["total"] == 64 * 16 + 16 + 16 * 10 + 10
+    code, _, err = run_cli(capsys, str(path), "--variant", "nope")
+    assert code == 2 and "small, wide" in err
