@@ -138,9 +138,9 @@ def count_params(arch, list_, fmt, depth, convention, input_features, input_shap
     """
     from .params import run_cli
 
-    run_cli(arch, list_=list_, fmt=fmt, depth=depth, convention=convention,
-                     input_features=input_features, input_shape=input_shape, classes=classes,
-                     vocab_size=vocab_size, hidden=hidden, options=options, variant=variant)
+    run_cli(arch, list_=list_, fmt=fmt, depth=depth, convention=convention, input_features=input_features,
+            input_shape=input_shape, classes=classes, vocab_size=vocab_size, hidden=hidden, options=options,
+            variant=variant)
 
 
 def main(argv: list[str] | None = None) -> None:
