@@ -247,6 +247,49 @@ def _print_plan(experiment, output_dir) -> None:
                    f"{spec.training.epochs} epochs, {opt.name} lr {opt.learning_rate:g}, batch {spec.training.batch_size}")
 
 
+@cli.command("count-params")
+@click.argument("arch", required=False)
+@click.option("--list", "list_", is_flag=True, help="List the model types that can be counted, and exit.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--depth", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Levels of nested blocks to show (0: all).")
+@click.option("--convention", type=click.Choice(["keras", "torch"]), default="keras", show_default=True,
+              help="keras: batch-norm statistics are non-trainable parameters; torch: as PyTorch reports "
+                   "the same architecture (see docs/count-params.md).")
+@click.option("--input", "input_features", type=click.IntRange(min=1), metavar="N",
+              help="Flat input with N features (same as --input-shape N).")
+@click.option("--input-shape", metavar="H,W,C", help="Input shape without the batch axis, e.g. 224,224,3.")
+@click.option("--classes", type=click.IntRange(min=1), metavar="N", help="Number of outputs (classes).")
+@click.option("--vocab-size", type=click.IntRange(min=1), metavar="N", help="Vocabulary size, for text models.")
+@click.option("--hidden", metavar="N,N,...", help="Hidden layer sizes of an mlp, e.g. 256,128.")
+@click.option("--set", "options", multiple=True, metavar="KEY=VALUE",
+              help="Any other option of the model type, e.g. --set activation=tanh (repeatable).")
+@click.option("--variant", metavar="NAME", help="Which variant of an experiment file (default: the first).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def count_params(arch, list_, fmt, depth, convention, input_features, input_shape, classes, vocab_size, hidden,
+                 options, variant, debug):
+    """Count the parameters of ARCH, layer by layer, without allocating them.
+
+    ARCH is an experiment file (its model on its data set's shape; the data is not read) or a
+    model type. The model is the very Flax module `nnx train` builds, made abstractly.
+
+    \b
+    Examples:
+      nnx count-params experiments/mnist_mlp.yaml
+      nnx count-params mlp --input 784 --hidden 256,128 --classes 10
+      nnx count-params resnet50
+      nnx count-params vgg16 --format json
+      nnx count-params resnet50 --convention torch
+      nnx count-params resnet50 --input-shape 32,32,3 --classes 10
+      nnx count-params --list
+    """
+    from .params import run_cli
+
+    run_cli(arch, list_=list_, fmt=fmt, depth=depth, convention=convention, input_features=input_features,
+            input_shape=input_shape, classes=classes, vocab_size=vocab_size, hidden=hidden, options=options,
+            variant=variant)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns nnx's errors into one-line messages and exit codes."""
     argv = sys.argv[1:] if argv is None else argv

@@ -118,7 +118,7 @@ def test_two_processes_over_loopback_agree_with_one(tmp_path, capsys):
         except subprocess.TimeoutExpired:
             for p in procs:
                 p.kill()
-            raise AssertionError("2-process run timed out: " + "\n---\n".join(p.communicate()[1][-1500:] for p in procs))
+            raise AssertionError("2-process run timed out: " + "\n---\n".join(p.communicate()[1][-1500:] for p in procs)) from None
         assert proc.returncode == 0, err[-2000:]
     (run,) = (tmp_path / "two" / "dist").iterdir()  # only process 0 writes a run folder
     assert run_cli(["train", exp, "-o", tmp_path / "one", "-q"], capsys)[0] == 0

@@ -19,9 +19,24 @@ LOADERS = {
 }
 
 
+# name -> what a model needs to know about a data set, without reading its files (count-params
+# uses it): a DataInfo, or a function of the data spec returning one. Loaders may add theirs.
+INFOS = {
+    "mnist": DataInfo(input_shape=(28, 28, 1), task="classification", num_classes=10),
+    "fashion_mnist": DataInfo(input_shape=(28, 28, 1), task="classification", num_classes=10),
+    "digits": DataInfo(input_shape=(8, 8, 1), task="classification", num_classes=10),
+}
+
+
+def info_for(spec) -> DataInfo | None:
+    """The DataInfo of a data spec without loading the data, or None if it is not known that way."""
+    info = INFOS.get(spec.name)
+    return info(spec) if callable(info) else info
+
+
 def load(spec, seed: int = 0, data_dir=None) -> Dataset:
     module, _, function = LOADERS[spec.name].partition(":")
     return getattr(importlib.import_module(module), function)(spec, seed=seed, data_dir=data_dir)
 
 
-__all__ = ["DataInfo", "DataSpec", "Dataset", "LOADERS", "load", "split_validation"]
+__all__ = ["INFOS", "DataInfo", "DataSpec", "Dataset", "LOADERS", "info_for", "load", "split_validation"]

@@ -17,6 +17,17 @@ NETWORKS = {
     "logistic": "nnx.models.mlp:build_logistic",
     "bow_mlp": "nnx.models.text:build_bow_mlp",
     "rnn": "nnx.models.rnn:build_rnn",
+    # The ImageNet architectures of figure 3 (Keras applications, include_top=True).
+    "vgg16": "nnx.models.applications.vgg:build_vgg",
+    "vgg19": "nnx.models.applications.vgg:build_vgg",
+    "resnet50": "nnx.models.applications.resnet:build_resnet",
+    "resnet101": "nnx.models.applications.resnet:build_resnet",
+    "resnet152": "nnx.models.applications.resnet:build_resnet",
+    "resnet50v2": "nnx.models.applications.resnet:build_resnet",
+    "resnet101v2": "nnx.models.applications.resnet:build_resnet",
+    "resnet152v2": "nnx.models.applications.resnet:build_resnet",
+    "inception_v3": "nnx.models.applications.inception_v3:build_inception_v3",
+    "xception": "nnx.models.applications.xception:build_xception",
 }
 # type -> "module:builder". Estimator builders take (spec, DataInfo).
 ESTIMATORS = {

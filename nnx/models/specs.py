@@ -127,6 +127,30 @@ class RNNSpec(Strict):
     layers: PositiveInt = 1
 
 
+# The Keras applications' default input shapes (height, width, channels), used when no data set
+# gives one (e.g. `nnx count-params resnet50`).
+APPLICATION_INPUT_SHAPES = {
+    "vgg16": (224, 224, 3), "vgg19": (224, 224, 3),
+    "resnet50": (224, 224, 3), "resnet101": (224, 224, 3), "resnet152": (224, 224, 3),
+    "resnet50v2": (224, 224, 3), "resnet101v2": (224, 224, 3), "resnet152v2": (224, 224, 3),
+    "inception_v3": (299, 299, 3), "xception": (299, 299, 3),
+}
+
+
+class ApplicationSpec(Strict):
+    """An ImageNet architecture of figure 3, layer for layer as Keras builds it (include_top=True)."""
+
+    type: Literal["vgg16", "vgg19", "resnet50", "resnet101", "resnet152", "resnet50v2", "resnet101v2",
+                  "resnet152v2", "inception_v3", "xception"]
+    classes: PositiveInt | None = Field(None, description="outputs; default: the data set's classes, else 1000")
+    input_shape: tuple[PositiveInt, PositiveInt, PositiveInt] | None = Field(
+        None, description="(height, width, channels); default: the data set's, else Keras's default")
+
+    @property
+    def default_input_shape(self) -> tuple[int, int, int]:
+        return APPLICATION_INPUT_SHAPES[self.type]
+
+
 ModelSpec = Annotated[
     MLPSpec
     | LogisticSpec
@@ -136,6 +160,7 @@ ModelSpec = Annotated[
     | LassoCVSpec
     | BowMLPSpec
     | LogisticSparseSpec
-    | RNNSpec,
+    | RNNSpec
+    | ApplicationSpec,
     Field(discriminator="type"),
 ]

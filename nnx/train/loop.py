@@ -116,6 +116,9 @@ class Core:
     placement: Placement = Placement()
 
     def loss_fn(self, params, rest, x, y, w, key):
+        # Fresh Variables for this trace: `rest` comes from the enclosing jit/scan trace, and batch
+        # norm's statistics could not be updated inside jax.grad otherwise (flax TraceContextError).
+        rest = jax.tree.map(lambda v: v, rest)
         model = nnx.merge(self.graphdef, params, rest)
         if self.augment is not None:
             key, augment_key = jax.random.split(key)
