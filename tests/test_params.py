@@ -305,3 +305,16 @@ def test_experiment_variants(tmp_path, capsys):
     assert wide["total"] == 64 * 16 + 16 + 16 * 10 + 10
     code, _, err = run_cli(capsys, str(path), "--variant", "nope")
     assert code == 2 and "small, wide" in err
+
+
+def test_experiment_files_of_every_data_set_are_counted_without_loading_data(capsys, tmp_path, monkeypatch):
+    from .helpers import run_cli
+
+    monkeypatch.setenv("NNX_DATA_DIR", str(tmp_path))  # an empty folder: nothing can be loaded
+    code, out, err = run_cli(["count-params", EXPERIMENTS / "hitters.yaml", "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["total"] == 19 * 50 + 50 + 50 + 1  # 19 predictors, 50 units, 1 output
+    code, out, err = run_cli(["count-params", EXPERIMENTS / "imdb_rnn.yaml", "--variant", "lstm", "--format", "json"],
+                             capsys)
+    assert code == 0, err
+    assert json.loads(out)["total"] > 10_002 * 32  # the embedding of the 10,000 words + padding and OOV

@@ -25,6 +25,13 @@ INFOS = {
     "mnist": DataInfo(input_shape=(28, 28, 1), task="classification", num_classes=10),
     "fashion_mnist": DataInfo(input_shape=(28, 28, 1), task="classification", num_classes=10),
     "digits": DataInfo(input_shape=(8, 8, 1), task="classification", num_classes=10),
+    "synthetic": lambda spec: DataInfo(input_shape=(spec.dims,), task="binary"),
+    "hitters": DataInfo(input_shape=(19,), task="regression"),
+    # Token ids: a sequence of maxlen ids, or a review's distinct ids (the count does not depend on it).
+    "imdb": lambda spec: DataInfo(input_shape=(spec.maxlen,), task="binary", vocab_size=spec.num_words + 2),
+    "nyse": lambda spec: DataInfo(
+        input_shape=(spec.lags, 3 + 5 * spec.day_of_week) if spec.layout == "sequence"
+        else (spec.lags * 3 + 5 * spec.day_of_week,), task="regression"),
 }
 
 
