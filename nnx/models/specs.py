@@ -13,14 +13,12 @@ Activation = Literal["relu", "sigmoid", "tanh", "gelu", "elu", "selu", "swish", 
 Rate = Annotated[float, Field(ge=0, lt=1)]
 
 
-class MLPSpec(Strict):
-    """A fully connected network: inputs flattened, hidden layers, then the output layer."""
+class HiddenLayers(Strict):
+    """Dense hidden layers with an activation and a dropout rate per layer (shared by the MLPs)."""
 
-    type: Literal["mlp"]
-    hidden: list[PositiveInt] = [256, 128]
+    hidden: list[PositiveInt]
     activation: Activation = "relu"
     dropout: Rate | list[Rate] = Field(0.0, description="per hidden layer; one number applies to all")
-    input_dropout: Rate = 0.0
 
     @model_validator(mode="after")
     def _dropout_per_layer(self):
@@ -32,6 +30,14 @@ class MLPSpec(Strict):
     @property
     def dropout_rates(self) -> list[float]:
         return list(self.dropout) if isinstance(self.dropout, list) else [self.dropout] * len(self.hidden)
+
+
+class MLPSpec(HiddenLayers):
+    """A fully connected network: inputs flattened, hidden layers, then the output layer."""
+
+    type: Literal["mlp"]
+    hidden: list[PositiveInt] = [256, 128]
+    input_dropout: Rate = 0.0
 
 
 class LogisticSpec(Strict):
@@ -72,25 +78,12 @@ class LassoCVSpec(Strict):
     cv_seed: int = Field(1, description="random_state of the shuffled K folds (ISLP: 1)")
 
 
-class BowMLPSpec(Strict):
+class BowMLPSpec(HiddenLayers):
     """An MLP on a bag of words given as word ids: the first layer sums embedding rows of the
     words present, which equals the dense product of the binary vector with a weight matrix."""
 
     type: Literal["bow_mlp"]
     hidden: list[PositiveInt] = Field([16, 16], min_length=1)
-    activation: Activation = "relu"
-    dropout: Rate | list[Rate] = Field(0.0, description="per hidden layer; one number applies to all")
-
-    @model_validator(mode="after")
-    def _dropout_per_layer(self):
-        if isinstance(self.dropout, list) and len(self.dropout) != len(self.hidden):
-            raise ValueError(f"dropout has {len(self.dropout)} rates for {len(self.hidden)} hidden layers; "
-                             "give one rate per hidden layer, or a single number")
-        return self
-
-    @property
-    def dropout_rates(self) -> list[float]:
-        return list(self.dropout) if isinstance(self.dropout, list) else [self.dropout] * len(self.hidden)
 
 
 class LogisticSparseSpec(Strict):
