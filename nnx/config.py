@@ -340,7 +340,9 @@ def _format_error(schema: type[BaseModel], raw: Any, error: ValidationError, sou
         path += (first.get("ctx", {}).get("discriminator", "type").strip("'"),)
     dotted = ".".join(_key_text(p) for p in path) or "(top level)"
     message = _describe(schema, first, path)
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    # Alternatives of one union fail together at one key: count the keys, not the alternatives.
+    others = len({_data_path(raw, e["loc"]) for e in errors} - {_data_path(raw, first["loc"])})
+    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
     return f"{_where(source, lines, path)}{dotted}: {message}{more}"
 
 
