@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..data.base import DataInfo
+from .layers import Dropout
 
 ACTIVATIONS = {
     "relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "gelu": jax.nn.gelu,
@@ -22,7 +23,7 @@ class MLP(nnx.Module):
     """x -> [dropout -> dense -> activation]* -> dropout -> dense (logits).
 
     Dropout follows section 7.4 of the notes: inverted dropout, survivors scaled by 1/(1-rate) in
-    training and the identity at evaluation (Flax's nnx.Dropout).
+    training and the identity at evaluation (`layers.Dropout`).
     """
 
     def __init__(self, in_features: int, hidden: list[int], outputs: int, *, activation: str = "relu",
@@ -31,9 +32,9 @@ class MLP(nnx.Module):
         sizes = [in_features, *hidden]
         # Glorot-uniform kernels, as Keras' Dense (the book's networks), rather than Flax's LeCun-normal.
         dense = partial(nnx.Linear, kernel_init=nnx.initializers.glorot_uniform(), rngs=rngs)
-        self.input_dropout = nnx.Dropout(input_dropout)
+        self.input_dropout = Dropout(input_dropout)
         self.hidden = nnx.List([dense(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
-        self.dropout = nnx.List([nnx.Dropout(rate) for rate in dropout])
+        self.dropout = nnx.List([Dropout(rate) for rate in dropout])
         self.out = dense(sizes[-1], outputs)
         self.activation = activation
 
