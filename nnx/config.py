@@ -22,6 +22,7 @@ from .data.specs import DataSpec
 from .errors import ConfigError
 from .models.specs import ModelSpec
 from .spec import Strict
+from .train.augment import AugmentationSpec
 
 # --------------------------------------------------------------------------------------------
 # Schema
@@ -63,6 +64,7 @@ class TrainingSpec(Strict):
     eval_batch_size: int = Field(2048, ge=1)
     optimizer: OptimizerSpec = OptimizerSpec()
     early_stopping: EarlyStoppingSpec | None = None
+    augmentation: AugmentationSpec | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from .specs import ModelSpec
 NETWORKS = {
     "mlp": "nnx.models.mlp:build_mlp",
     "logistic": "nnx.models.mlp:build_logistic",
+    "cnn": "nnx.models.cnn:build_cnn",
 }
 # type -> "module:builder". Estimator builders take (spec, DataInfo).
 ESTIMATORS = {

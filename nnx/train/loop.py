@@ -23,6 +23,7 @@ from flax import nnx
 from ..data.base import Dataset
 from ..errors import RunError
 from . import tasks as tasks_
+from .augment import make_augment
 from .early_stopping import EarlyStopping
 from .optim import make_optimizer, penalty
 
@@ -109,7 +110,7 @@ class Core:
     augment: Callable | None = None
 
     def loss_fn(self, params, rest, x, y, w, key):
-        model = nnx.merge(self.graphdef, params, rest)
+        model = nnx.merge(self.graphdef, params, rest, copy=True)  # fresh variables: batch norm mutates them under jax.grad
         if self.augment is not None:
             key, augment_key = jax.random.split(key)
             x = self.augment(x, augment_key)
@@ -176,7 +177,7 @@ def fit(model: nnx.Module, data: Dataset, spec, *, seed: int | None = None,
     batch_size = min(training.batch_size, n_train)
     steps_per_epoch = math.ceil(n_train / batch_size)
     core, state = make_core(model, task, training.model_copy(update={"batch_size": batch_size}),
-                            spec.regularization, steps_per_epoch)
+                            spec.regularization, steps_per_epoch, augment=make_augment(training.augmentation))
 
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     val = batch_for_eval(data.x_val, data.y_val, training.eval_batch_size) if len(data.x_val) else None
