@@ -12,6 +12,8 @@ LOADERS = {
     "mnist": "nnx.data.idx:load_idx_set",
     "fashion_mnist": "nnx.data.idx:load_idx_set",
     "digits": "nnx.data.digits:load_digits_set",
+    "cifar10": "nnx.data.cifar:load_cifar_set",
+    "cifar100": "nnx.data.cifar:load_cifar_set",
 }
 
 

@@ -70,6 +70,9 @@ def make_augment(spec: AugmentationSpec | None) -> Callable | None:
             flip = jax.random.bernoulli(flip_key, 0.5, (n, 1, 1, 1))
             images = jnp.where(flip, images[:, :, ::-1, :], images)
         images = images.astype(x.dtype)
+        # Materialize the batch: otherwise XLA may fuse the resampling into each consumer of the
+        # images (e.g. the k*k shifted copies of a convolution) and compute it many times over.
+        images = jax.lax.optimization_barrier(images)
         return images[..., 0] if squeeze else images
 
     return augment
