@@ -61,7 +61,9 @@ class ConvBlock(nnx.Module):
         self.convs = nnx.List([Conv2D(a, b, spec.kernel_size, padding=spec.padding,
                                       use_bias=not spec.batch_norm, rngs=rngs)
                                for a, b in zip(channels[:-1], channels[1:])])
-        self.norms = nnx.List([nnx.BatchNorm(spec.filters, rngs=rngs) for _ in range(spec.convs)]
+        # Momentum 0.9 (Keras and Flax use 0.99): the running statistics that evaluation uses catch up
+        # with the weights within a few dozen steps, which matters for the short runs of a CPU.
+        self.norms = nnx.List([nnx.BatchNorm(spec.filters, momentum=0.9, rngs=rngs) for _ in range(spec.convs)]
                               if spec.batch_norm else [])
         self.dropout = nnx.Dropout(spec.dropout)
         self.pool, self.pool_size, self.activation = spec.pool, spec.pool_size, activation
