@@ -22,6 +22,7 @@ from .data.specs import DataSpec
 from .errors import ConfigError
 from .models.specs import ModelSpec
 from .spec import Strict
+from .train.augment import AugmentationSpec
 
 # --------------------------------------------------------------------------------------------
 # Schema
@@ -71,6 +72,7 @@ class TrainingSpec(Strict):
             raise ValueError("parallel_seeds cannot be combined with early_stopping (each seed would stop "
                              "at its own epoch); remove one of them")
         return self
+    augmentation: AugmentationSpec | None = None
 
     @model_validator(mode="before")
     @classmethod

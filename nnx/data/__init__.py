@@ -16,6 +16,8 @@ LOADERS = {
     "hitters": "nnx.data.islp:load_hitters",
     "nyse": "nnx.data.islp:load_nyse",
     "imdb": "nnx.data.imdb:load_imdb",
+    "cifar10": "nnx.data.cifar:load_cifar_set",
+    "cifar100": "nnx.data.cifar:load_cifar_set",
 }
 
 
@@ -27,6 +29,9 @@ INFOS = {
     "digits": DataInfo(input_shape=(8, 8, 1), task="classification", num_classes=10),
     "synthetic": lambda spec: DataInfo(input_shape=(spec.dims,), task="binary"),
     "hitters": DataInfo(input_shape=(19,), task="regression"),
+    "cifar10": DataInfo(input_shape=(32, 32, 3), task="classification", num_classes=10),
+    "cifar100": lambda spec: DataInfo(input_shape=(32, 32, 3), task="classification",
+                                      num_classes=100 if spec.label_mode == "fine" else 20),
     # Token ids: a sequence of maxlen ids, or a review's distinct ids (the count does not depend on it).
     "imdb": lambda spec: DataInfo(input_shape=(spec.maxlen,), task="binary", vocab_size=spec.num_words + 2),
     "nyse": lambda spec: DataInfo(

@@ -71,11 +71,25 @@ class ImdbDataSpec(DataBase):
         return self
 
 
+class CifarDataSpec(DataBase):
+    """CIFAR-10 and CIFAR-100 (32x32 colour images), from the canonical python-pickle archives."""
+
+    name: Literal["cifar10", "cifar100"]
+    label_mode: Literal["fine", "coarse"] = Field("fine", description="cifar100: 100 fine classes or 20 coarse")
+
+    @model_validator(mode="after")
+    def _coarse_only_for_cifar100(self):
+        if self.name == "cifar10" and self.label_mode != "fine":
+            raise ValueError("label_mode 'coarse' exists only for cifar100 (its 20 superclasses)")
+        return self
+
+
 DataSpec = Annotated[
     ImageDataSpec
     | SyntheticSpec
     | HittersSpec
     | NYSESpec
-    | ImdbDataSpec,
+    | ImdbDataSpec
+    | CifarDataSpec,
     Field(discriminator="name"),
 ]

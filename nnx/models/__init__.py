@@ -28,6 +28,7 @@ NETWORKS = {
     "resnet152v2": "nnx.models.applications.resnet:build_resnet",
     "inception_v3": "nnx.models.applications.inception_v3:build_inception_v3",
     "xception": "nnx.models.applications.xception:build_xception",
+    "cnn": "nnx.models.cnn:build_cnn",
 }
 # type -> "module:builder". Estimator builders take (spec, DataInfo).
 ESTIMATORS = {

@@ -23,6 +23,7 @@ from flax import nnx
 from ..data.base import Dataset
 from ..errors import RunError
 from . import tasks as tasks_
+from .augment import make_augment
 from .devices import Placement, placement
 from .early_stopping import EarlyStopping
 from .optim import make_optimizer, penalty
@@ -200,7 +201,8 @@ def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCall
     steps_per_epoch = math.ceil(n_train / batch_size)
     place = placement(devices, batch_size)
     core, state = make_core(model, task, training.model_copy(update={"batch_size": batch_size}),
-                            spec.regularization, steps_per_epoch, augment, place)
+                            spec.regularization, steps_per_epoch,
+                            augment if augment is not None else make_augment(training.augmentation), place)
 
     x_train, y_train = place.replicate((jnp.asarray(data.x_train), jnp.asarray(data.y_train)))
     eval_batches = lambda x, y: batch_for_eval(x, y, training.eval_batch_size, place.size, place)  # noqa: E731

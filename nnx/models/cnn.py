@@ -1,0 +1,150 @@
+"""Convolutional networks (section 4 of the notes): blocks of 3x3 convolutions and pooling, then dense layers.
+
+A block is `convs` convolutions, each followed by optional batch norm and the activation, then
+pooling (max or average) and optional dropout. Feature maps shrink block by block while the
+number of filters grows; the last maps are flattened into dense layers and the output layer.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import jax
+from flax import nnx
+
+from ..data.base import DataInfo
+from ..errors import ConfigError
+from .mlp import ACTIVATIONS
+
+# Glorot-uniform kernels, as Keras' Conv2D and Dense (the book's networks), like nnx.models.mlp.
+_GLOROT = nnx.initializers.glorot_uniform()
+
+
+class Conv2D(nnx.Module):
+    """A 2-D convolution (cross-correlation, as nnx.Conv and Keras' Conv2D), stride 1, 'same' or 'valid'.
+
+    Same parameters as nnx.Conv: `kernel` (k, k, in, out) and `bias` (out,). On the CPU it runs as
+    one matrix product over the k*k shifted copies of the input (im2col): XLA's CPU convolution is
+    about 40 times slower inside a `lax.scan` (the compiled epoch) than outside it, while matrix
+    products are not. On GPUs and TPUs it is `lax.conv_general_dilated`.
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int, *, padding: str = "same",
+                 use_bias: bool = True, rngs: nnx.Rngs):
+        k = kernel_size
+        self.kernel = nnx.Param(_GLOROT(rngs.params(), (k, k, in_features, out_features)))
+        self.bias = nnx.Param(jax.numpy.zeros((out_features,))) if use_bias else None
+        self.padding = padding
+
+    def __call__(self, x):
+        kernel = self.kernel[...]
+        k, _, c, out = kernel.shape
+        if jax.default_backend() == "cpu":
+            if self.padding == "same":  # XLA's SAME: the odd pixel of an even kernel goes after
+                x = jax.numpy.pad(x, ((0, 0), ((k - 1) // 2, k // 2), ((k - 1) // 2, k // 2), (0, 0)))
+            h, w = x.shape[1] - k + 1, x.shape[2] - k + 1
+            columns = jax.numpy.concatenate([x[:, i:i + h, j:j + w, :] for i in range(k) for j in range(k)], axis=-1)
+            y = columns @ kernel.reshape(k * k * c, out)
+        else:
+            y = jax.lax.conv_general_dilated(x, kernel, (1, 1), self.padding.upper(),
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return y if self.bias is None else y + self.bias[...]
+
+
+class ConvBlock(nnx.Module):
+    """[conv -> (batch norm) -> activation] x convs -> pool -> (dropout)."""
+
+    def __init__(self, in_channels: int, spec, activation: str, *, rngs: nnx.Rngs):
+        channels = [in_channels] + [spec.filters] * spec.convs
+        # With batch norm right after it, a convolution's bias is redundant (the norm's shift replaces it).
+        self.convs = nnx.List([Conv2D(a, b, spec.kernel_size, padding=spec.padding,
+                                      use_bias=not spec.batch_norm, rngs=rngs)
+                               for a, b in zip(channels[:-1], channels[1:])])
+        # Momentum 0.9 (Keras and Flax use 0.99): the running statistics that evaluation uses catch up
+        # with the weights within a few dozen steps, which matters for the short runs of a CPU.
+        self.norms = nnx.List([nnx.BatchNorm(spec.filters, momentum=0.9, rngs=rngs) for _ in range(spec.convs)]
+                              if spec.batch_norm else [])
+        self.dropout = nnx.Dropout(spec.dropout)
+        self.pool, self.pool_size, self.activation = spec.pool, spec.pool_size, activation
+
+    def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
+        act = ACTIVATIONS[self.activation]
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            if len(self.norms):
+                x = self.norms[i](x, use_running_average=not train)
+            x = act(x)
+        window = (self.pool_size, self.pool_size)
+        if self.pool == "max":
+            x = nnx.max_pool(x, window, strides=window, padding="VALID")
+        elif self.pool == "avg":
+            x = nnx.avg_pool(x, window, strides=window, padding="VALID")
+        return self.dropout(x, deterministic=not train, rngs=rngs)
+
+
+class CNN(nnx.Module):
+    """x (N, H, W, C) -> blocks -> flatten -> (dropout) -> [dense -> activation -> dropout]* -> logits."""
+
+    def __init__(self, input_shape: tuple[int, ...], blocks, dense: list[int], outputs: int, *,
+                 activation: str = "relu", flatten_dropout: float = 0.0, dropout: list[float] | None = None,
+                 rngs: nnx.Rngs):
+        shapes = block_shapes(input_shape, blocks)
+        channels = [shapes[0][-1]] + [b.filters for b in blocks]
+        self.blocks = nnx.List([ConvBlock(c, b, activation, rngs=rngs) for c, b in zip(channels[:-1], blocks)])
+        sizes = [math.prod(shapes[-1]), *dense]
+        linear = partial(nnx.Linear, kernel_init=_GLOROT, rngs=rngs)
+        self.flatten_dropout = nnx.Dropout(flatten_dropout)
+        self.dense = nnx.List([linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.dropout = nnx.List([nnx.Dropout(r) for r in (dropout or [0.0] * len(dense))])
+        self.out = linear(sizes[-1], outputs)
+        self.activation = activation
+
+    def features(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None) -> list[jax.Array]:
+        """The feature maps after each block (the first entry is the input itself)."""
+        x = x if x.ndim == 4 else x[..., None]  # (N, H, W) images get a channel axis
+        maps = [x]
+        for block in self.blocks:
+            maps.append(block(maps[-1], train=train, rngs=rngs))
+        return maps
+
+    def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
+        x = self.features(x, train=train, rngs=rngs)[-1]
+        x = x.reshape(x.shape[0], -1)
+        x = self.flatten_dropout(x, deterministic=not train, rngs=rngs)
+        act = ACTIVATIONS[self.activation]
+        for dense, drop in zip(self.dense, self.dropout):
+            x = drop(act(dense(x)), deterministic=not train, rngs=rngs)
+        return self.out(x)
+
+
+def block_shapes(input_shape: tuple[int, ...], blocks) -> list[tuple[int, int, int]]:
+    """(H, W, C) of the input and after every block, checked: a map may not shrink to nothing."""
+    if len(input_shape) == 2:
+        input_shape = (*input_shape, 1)
+    if len(input_shape) != 3:
+        raise ConfigError(f"model.type cnn needs images (height, width, channels); this data set's inputs "
+                          f"have shape {tuple(input_shape)}")
+    h, w, c = input_shape
+    shapes = [(h, w, c)]
+    for i, b in enumerate(blocks):
+        for _ in range(b.convs):
+            if b.padding == "valid":
+                h, w = h - b.kernel_size + 1, w - b.kernel_size + 1
+            if h < 1 or w < 1:
+                raise ConfigError(f"model.blocks[{i}]: a {b.kernel_size}x{b.kernel_size} 'valid' convolution "
+                                  f"does not fit the {shapes[-1][0]}x{shapes[-1][1]} maps reaching it; "
+                                  "use padding: same, a smaller kernel, or fewer blocks")
+        if b.pool != "none":
+            if h < b.pool_size or w < b.pool_size:
+                raise ConfigError(f"model.blocks[{i}]: pool_size {b.pool_size} is larger than the {h}x{w} maps "
+                                  "reaching it; use pool: none, a smaller pool_size, or fewer blocks")
+            h, w = h // b.pool_size, w // b.pool_size
+        shapes.append((h, w, b.filters))
+    return shapes
+
+
+def build_cnn(spec, info: DataInfo, rngs: nnx.Rngs) -> CNN:
+    return CNN(tuple(info.input_shape), list(spec.blocks), list(spec.dense), info.outputs,
+               activation=spec.activation, flatten_dropout=spec.flatten_dropout, dropout=spec.dropout_rates,
+               rngs=rngs)
