@@ -128,3 +128,14 @@ def test_shipped_experiments_are_valid():
 
     for path in sorted(EXPERIMENTS.glob("*.yaml")):
         assert load_experiment(path).runs, path
+
+
+def test_the_readme_example_is_a_valid_experiment():
+    import re
+
+    from .conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    example = re.search(r"```yaml\n(name: .*?)```", text, re.S).group(1)
+    runs = parse_experiment(example, source="README.md").runs
+    assert [r.variant for r in runs] == ["ridge", "dropout", "logistic", "lda"]
