@@ -79,6 +79,3 @@ class ConsoleReporter:
 def print_error(message: str) -> None:
     err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
 
-
-def is_terminal() -> bool:
-    return sys.stderr.isatty()

@@ -46,11 +46,6 @@ class RunOutcome:
     error: str | None = None
 
 
-def plan(experiment: Experiment) -> list[tuple[RunSpec, str]]:
-    """The runs an experiment would make, with their names (what --dry-run prints)."""
-    return [(spec, spec.run_name) for spec in experiment.runs]
-
-
 def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", data_dir=None,
                    reporter: Reporter | None = None, debug: bool = False,
                    devices: int | str | None = None) -> list[RunOutcome]:

@@ -13,6 +13,16 @@ Activation = Literal["relu", "sigmoid", "tanh", "gelu", "elu", "selu", "swish", 
 Rate = Annotated[float, Field(ge=0, lt=1)]
 
 
+def per_layer_rates(dropout: float | list[float], layers: int, kind: str) -> list[float]:
+    """One dropout rate per layer: a list must have one per layer; a number applies to all."""
+    if not isinstance(dropout, list):
+        return [dropout] * layers
+    if len(dropout) != layers:
+        raise ValueError(f"dropout has {len(dropout)} rates for {layers} {kind} layers; "
+                         f"give one rate per {kind} layer, or a single number")
+    return list(dropout)
+
+
 class HiddenLayers(Strict):
     """Dense hidden layers with an activation and a dropout rate per layer (shared by the MLPs)."""
 
@@ -22,14 +32,12 @@ class HiddenLayers(Strict):
 
     @model_validator(mode="after")
     def _dropout_per_layer(self):
-        if isinstance(self.dropout, list) and len(self.dropout) != len(self.hidden):
-            raise ValueError(f"dropout has {len(self.dropout)} rates for {len(self.hidden)} hidden layers; "
-                             "give one rate per hidden layer, or a single number")
+        per_layer_rates(self.dropout, len(self.hidden), "hidden")
         return self
 
     @property
     def dropout_rates(self) -> list[float]:
-        return list(self.dropout) if isinstance(self.dropout, list) else [self.dropout] * len(self.hidden)
+        return per_layer_rates(self.dropout, len(self.hidden), "hidden")
 
 
 class MLPSpec(HiddenLayers):
@@ -193,14 +201,12 @@ class CNNSpec(Strict):
 
     @model_validator(mode="after")
     def _dropout_per_layer(self):
-        if isinstance(self.dropout, list) and len(self.dropout) != len(self.dense):
-            raise ValueError(f"dropout has {len(self.dropout)} rates for {len(self.dense)} dense layers; "
-                             "give one rate per dense layer, or a single number")
+        per_layer_rates(self.dropout, len(self.dense), "dense")
         return self
 
     @property
     def dropout_rates(self) -> list[float]:
-        return list(self.dropout) if isinstance(self.dropout, list) else [self.dropout] * len(self.dense)
+        return per_layer_rates(self.dropout, len(self.dense), "dense")
 
 
 ModelSpec = Annotated[
