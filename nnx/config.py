@@ -65,6 +65,8 @@ class TrainingSpec(Strict):
     optimizer: OptimizerSpec = OptimizerSpec()
     early_stopping: EarlyStoppingSpec | None = None
     parallel_seeds: bool = Field(False, description="train all seeds of a variant at once (vmap)")
+    loss: Literal["cross_entropy", "squared_error", "absolute_error"] | None = Field(
+        None, description="the training loss; default: cross-entropy for classes, squared error for regression")
 
     @model_validator(mode="after")
     def _parallel_seeds_alone(self):

@@ -371,7 +371,7 @@ def _fit_estimator(spec: RunSpec, dataset, estimator) -> dict:
 
     from .train import tasks
 
-    task = tasks.task_for(dataset.info.task)
+    task = tasks.task_for(dataset.info.task)  # estimators fit their own loss
     started = time.perf_counter()
     estimator.fit(dataset)
     seconds = time.perf_counter() - started

@@ -193,7 +193,7 @@ def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCall
     is polled after each epoch (Ctrl-C): training then ends early and the result is `interrupted`.
     `devices` (N or "all") trains data-parallel over that many devices.
     """
-    training, task = spec.training, tasks_.task_for(data.info.task)
+    training, task = spec.training, tasks_.task_for(data.info.task, spec.training.loss)
     n_train = len(data.x_train)
     if n_train == 0:
         raise RunError("the training split is empty; lower data.validation_split or use more data")
@@ -290,7 +290,7 @@ def fit_seeds(models: Sequence[nnx.Module], datasets: Sequence[Dataset], specs: 
     results equal sequential runs up to float rounding; one compiled epoch serves all seeds.
     """
     spec, data = specs[0], datasets[0]
-    training, task = spec.training, tasks_.task_for(data.info.task)
+    training, task = spec.training, tasks_.task_for(data.info.task, spec.training.loss)
     n_train = len(data.x_train)
     batch_size = min(training.batch_size, n_train)
     steps_per_epoch = math.ceil(n_train / batch_size)

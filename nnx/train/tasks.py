@@ -8,11 +8,13 @@ the sums into the numbers written to metrics.jsonl.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class Task:
     finalize: Callable  # dict of sums (host floats) -> dict of metrics
     default_monitor: str  # the metric early stopping and compare sort by
     higher_is_better: tuple[str, ...]
+    loss_name: str = "cross_entropy"  # what `training.loss` calls this task's loss
 
 
 # -- classification: softmax and cross-entropy (equations 11-16 of the notes)
@@ -69,6 +72,10 @@ def _squared_error(outputs, targets):
     return jnp.square(outputs[..., 0] - targets)
 
 
+def _absolute_error(outputs, targets):
+    return jnp.abs(outputs[..., 0] - targets)
+
+
 def _regression_sums(outputs, targets, weights):
     residual = outputs[..., 0] - targets
     return {"sse": jnp.sum(weights * residual**2), "sae": jnp.sum(weights * jnp.abs(residual)),
@@ -82,14 +89,33 @@ def _regression_metrics(s):
             "r2": 1.0 - s["sse"] / total if total > 0 else float("nan")}
 
 
+def _regression_metrics_l1(s):
+    # "loss" is the training objective: the mean absolute error when training on it.
+    return {**_regression_metrics(s), "loss": s["sae"] / max(s["count"], 1.0)}
+
+
 REGRESSION = Task("regression", _squared_error, _regression_sums, _regression_metrics,
-                  default_monitor="loss", higher_is_better=("r2",))
+                  default_monitor="loss", higher_is_better=("r2",), loss_name="squared_error")
+
+# Least absolute deviations: fits the conditional median, which is what minimizes test MAE and
+# is less pulled by the few very large salaries of a skewed response such as Hitters'.
+REGRESSION_L1 = replace(REGRESSION, loss=_absolute_error, finalize=_regression_metrics_l1,
+                        loss_name="absolute_error")
 
 TASKS = {t.name: t for t in (CLASSIFICATION, BINARY, REGRESSION)}
+LOSSES = ("cross_entropy", "squared_error", "absolute_error")  # the choices of `training.loss`
 
 
-def task_for(name: str) -> Task:
-    return TASKS[name]
+def task_for(name: str, loss: str | None = None) -> Task:
+    """The task of a data set (`DataInfo.task`), trained on `loss` (None: the task's own loss)."""
+    task = TASKS[name]
+    if loss is None or loss == task.loss_name:
+        return task
+    if name == "regression" and loss == "absolute_error":
+        return REGRESSION_L1
+    fits = "squared_error or absolute_error" if name == "regression" else task.loss_name
+    raise ConfigError(f"training.loss: {loss} does not fit this {name} data set; use {fits}, "
+                      "or remove training.loss")
 
 
 def higher_is_better(metric: str) -> bool:
