@@ -471,8 +471,8 @@ class Comparison:
 
 def compare(paths: Iterable[str | Path] = (), metrics: Sequence[str] = (), columns: str | Sequence[str] | None = None,
             per_run: bool = False, root: str | Path = "outputs") -> Comparison:
-    """Find, read, group and sort runs; `metrics[0]` sorts (default: test error, or test loss
-    when some run is not a classifier)."""
+    """Find, read, group and sort runs; `metrics[0]` sorts (default: test error for classifiers,
+    test MSE for regressions, else test loss)."""
     runs = read_runs(find_runs(paths, root))
     rows = group_runs(runs, per_run)
     keys = list(dict.fromkeys(k for r in runs for k in r.metrics))
@@ -500,6 +500,8 @@ def _default_metric(runs: Sequence[Run]) -> str:
     keys = {k for r in runs for k in r.metrics}
     if tasks and tasks <= {"classification", "binary"} and "test.error" in keys:
         return "test.error"
+    if tasks == {"regression"} and "test.mse" in keys:
+        return "test.mse"  # comparable whichever loss (training.loss) each run trained on
     return "test.loss"
 
 

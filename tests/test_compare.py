@@ -394,19 +394,21 @@ def test_train_the_quickstart_then_compare(tmp_path):
     assert f"{summary['test']['error']:.2%}" in console.file.getvalue()
 
 
-def test_regression_runs_sort_by_test_loss_and_r2_is_higher_is_better(tmp_path):
+def test_regression_runs_sort_by_test_mse_and_r2_is_higher_is_better(tmp_path):
     out = tmp_path / "outputs"
-    for variant, mse, r2 in (("small", 0.30, 0.70), ("big", 0.20, 0.80), ("huge", 0.25, 0.75)):
-        metrics = {"loss": mse, "mse": mse, "mae": mse / 2, "r2": r2}
+    # "l1" trained on absolute error: its "loss" is its MAE, the lowest loss here but the worst MSE.
+    for variant, mse, r2, loss in (("small", 0.30, 0.70, 0.30), ("big", 0.20, 0.80, 0.20),
+                                   ("huge", 0.25, 0.75, 0.25), ("l1", 0.50, 0.50, 0.05)):
+        metrics = {"loss": loss, "mse": mse, "mae": mse / 2, "r2": r2}
         summary = {"experiment": "reg", "variant": variant, "seed": 0, "model": "mlp", "task": "regression",
                    "params": 7, "epochs": 1, "best_epoch": None, "seconds": 0.1, "validation": metrics, "test": metrics}
         write_run(out, f"2026-{variant}", config(experiment="reg", variant=variant, l2=mse),
                   [{"epoch": 1, "train": metrics, "validation": metrics}], summary)
     rows = md_rows(invoke("compare", out, "--format", "markdown"))
-    assert [r["run"] for r in rows] == ["big", "huge", "small"]  # test.loss, lowest first
-    assert {"test loss", "test mae", "test r2"} <= set(rows[0]) and "test mse" not in rows[0]
-    assert rows[0]["test loss"] == "**0.2000**" and rows[0]["test r2"] == "0.8000"
+    assert [r["run"] for r in rows] == ["big", "huge", "small", "l1"]  # test.mse, lowest first
+    assert {"test loss", "test mae", "test r2", "test mse"} <= set(rows[0])
+    assert rows[0]["test mse"] == "**0.2000**" and rows[0]["test r2"] == "0.8000"
     rows = md_rows(invoke("compare", out, "--format", "markdown", "--metric", "r2"))
-    assert [r["run"] for r in rows] == ["big", "huge", "small"] and rows[0]["test r2"] == "**0.8000**"
+    assert [r["run"] for r in rows] == ["big", "huge", "small", "l1"] and rows[0]["test r2"] == "**0.8000**"
     rows = md_rows(invoke("compare", out, "--format", "markdown", "--metric", "test.mae"))
     assert rows[0]["test mae"] == "**0.1000**"
