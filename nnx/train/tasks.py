@@ -103,7 +103,6 @@ REGRESSION_L1 = replace(REGRESSION, loss=_absolute_error, finalize=_regression_m
                         loss_name="absolute_error")
 
 TASKS = {t.name: t for t in (CLASSIFICATION, BINARY, REGRESSION)}
-LOSSES = ("cross_entropy", "squared_error", "absolute_error")  # the choices of `training.loss`
 
 
 def task_for(name: str, loss: str | None = None) -> Task:
