@@ -91,7 +91,8 @@ def _regression_metrics(s):
 
 def _regression_metrics_l1(s):
     # "loss" is the training objective: the mean absolute error when training on it.
-    return {**_regression_metrics(s), "loss": s["sae"] / max(s["count"], 1.0)}
+    metrics = _regression_metrics(s)
+    return {**metrics, "loss": metrics["mae"]}
 
 
 REGRESSION = Task("regression", _squared_error, _regression_sums, _regression_metrics,
