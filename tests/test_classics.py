@@ -363,3 +363,51 @@ def test_lasso_cv_picks_a_sparse_model_on_sparse_data():
     assert 2 <= extras["nonzero_coefficients"] <= 4 and extras["alpha"] > 0
     assert model.num_params() == 9
     assert np.abs(model.predict_scores(x[100:])[:, 0] - y[100:]).mean() < 0.3
+
+
+# --------------------------------------------------------------------------------------------
+# model.init: pytorch (to reproduce the ISLP labs, which are PyTorch)
+
+
+def _params(model) -> dict[str, np.ndarray]:
+    from flax import nnx
+
+    return {"/".join(map(str, p)): np.asarray(v[...]) for p, v in nnx.iter_graph(model) if isinstance(v, nnx.Param)}
+
+
+def test_pytorch_init_draws_each_layer_from_pytorchs_bounds():
+    from flax import nnx
+
+    from nnx.data.base import DataInfo
+    from nnx.models import build
+    from nnx.models.specs import MLPSpec, RNNSpec
+
+    rnn = _params(build(RNNSpec(type="rnn", units=64, init="pytorch"), DataInfo(input_shape=(5, 3), task="regression"),
+                        nnx.Rngs(0)))
+    cell_bound = 1 / np.sqrt(64)  # every cell weight: U(+-1/sqrt(hidden)), whatever its fan-in
+    for name in ("layers/0/cell/dense_i/kernel", "layers/0/cell/dense_h/kernel"):
+        w = rnn[name]
+        assert np.abs(w).max() <= cell_bound and np.abs(w).max() > 0.9 * cell_bound, name
+        assert np.std(w) == pytest.approx(cell_bound / np.sqrt(3), rel=0.15), name  # a uniform's sd
+    # The one bias of Flax's cell stands for PyTorch's b_ih + b_hh: sd sqrt(2) times one uniform's.
+    bias = rnn["layers/0/cell/dense_i/bias"]
+    assert np.abs(bias).max() <= 2 * cell_bound and np.abs(bias).max() > cell_bound
+    assert np.std(bias) == pytest.approx(np.sqrt(2) * cell_bound / np.sqrt(3), rel=0.3)
+    out = rnn["out/kernel"]  # the dense output layer: U(+-1/sqrt(fan_in)), fan_in = 64 units
+    assert np.abs(out).max() <= 1 / np.sqrt(64)
+
+    mlp = _params(build(MLPSpec(type="mlp", hidden=[300], init="pytorch"),
+                        DataInfo(input_shape=(100,), task="classification", num_classes=10), nnx.Rngs(0)))
+    for name, fan_in in (("hidden/0/kernel", 100), ("hidden/0/bias", 100), ("out/kernel", 300), ("out/bias", 300)):
+        bound = 1 / np.sqrt(fan_in)
+        assert np.abs(mlp[name]).max() <= bound and np.abs(mlp[name]).max() > 0.8 * bound, name
+    default = _params(build(MLPSpec(type="mlp", hidden=[300]), DataInfo(input_shape=(100,), task="classification",
+                                                                         num_classes=10), nnx.Rngs(0)))
+    assert not default["hidden/0/bias"].any()  # the default keeps zero biases (Keras's)
+
+
+def test_pytorch_init_is_an_experiment_option_and_checked():
+    spec = parse_experiment("data: {name: nyse, layout: sequence}\nmodel: {type: rnn, units: 12, init: pytorch}\n")
+    assert spec.runs[0].model.init == "pytorch"
+    with pytest.raises(ConfigError, match="init"):
+        parse_experiment("data: {name: nyse}\nmodel: {type: mlp, init: torch}\n")

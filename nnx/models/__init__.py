@@ -54,7 +54,13 @@ def build(spec, info, rngs=None):
     if spec.type in NETWORKS:
         from flax import nnx
 
-        return _resolve(NETWORKS[spec.type])(spec, info, rngs if rngs is not None else nnx.Rngs(0))
+        rngs = rngs if rngs is not None else nnx.Rngs(0)
+        model = _resolve(NETWORKS[spec.type])(spec, info, rngs)
+        if getattr(spec, "init", "default") == "pytorch":
+            from .init import pytorch_init
+
+            pytorch_init(model, rngs)
+        return model
     return _resolve(ESTIMATORS[spec.type])(spec, info)
 
 

@@ -11,6 +11,9 @@ from ..spec import Strict
 
 Activation = Literal["relu", "sigmoid", "tanh", "gelu", "elu", "selu", "swish", "leaky_relu", "linear"]
 Rate = Annotated[float, Field(ge=0, lt=1)]
+Init = Annotated[Literal["default", "pytorch"], Field(
+    description="default: the family's own (Glorot-uniform dense layers, Flax's cells); "
+                "pytorch: PyTorch's defaults, to reproduce a PyTorch lab (nnx/models/init.py)")]
 
 
 def per_layer_rates(dropout: float | list[float], layers: int, kind: str) -> list[float]:
@@ -46,6 +49,7 @@ class MLPSpec(HiddenLayers):
     type: Literal["mlp"]
     hidden: list[PositiveInt] = [256, 128]
     input_dropout: Rate = 0.0
+    init: Init = "default"
 
 
 class LogisticSpec(Strict):
@@ -126,6 +130,7 @@ class RNNSpec(Strict):
     embedding: PositiveInt | None = None
     dropout: Rate = Field(0.0, description="on the final hidden state, before the output layer")
     layers: PositiveInt = 1
+    init: Init = "default"
 
 
 # The Keras applications' default input shapes (height, width, channels), used when no data set
