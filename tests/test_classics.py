@@ -323,13 +323,15 @@ def test_end_of_train_table_shows_mae_and_r2_for_regression(tmp_path, capsys):
 
 
 def test_classic_experiment_files_validate():
-    from nnx.models import NETWORKS
-
     assert {r.variant for r in load_experiment(EXPERIMENTS / "hitters.yaml").runs} == {"network", "network_l1", "ols", "lasso"}
-    only = ["ar", "ar_dow", "nar", "nar_islp"] + (["rnn"] if "rnn" in NETWORKS else [])  # rnn: nnx/models/rnn.py
-    runs = {r.variant: r for r in load_experiment(EXPERIMENTS / "nyse.yaml", only=only).runs}
+    runs = {r.variant: r for r in load_experiment(EXPERIMENTS / "nyse.yaml").runs}
+    assert set(runs) == {"ar", "ar_dow", "rnn", "rnn_islp", "nar", "nar_islp", "nar_long"}
     assert runs["ar_dow"].data.day_of_week and runs["nar_islp"].model.hidden == [32]
     assert runs["nar_islp"].training.early_stopping is None and runs["nar"].training.early_stopping is not None
+    # The _islp variants are the lab's PyTorch code: its epochs (NAR 20, RNN 200), init and RMSprop.
+    for name, epochs in (("nar_islp", 20), ("rnn_islp", 200)):
+        run = runs[name]
+        assert (run.training.epochs, run.model.init, run.training.optimizer.decay) == (epochs, "pytorch", 0.99)
 
 
 def test_bad_classic_config_is_a_one_line_error():
