@@ -6,6 +6,8 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["NNX_NO_DOWNLOAD"] = "1"
+# In-process CLI runs would share one JAX compilation cache across tests; the cache has its own test.
+os.environ["NNX_COMPILATION_CACHE"] = "off"
 
 from pathlib import Path  # noqa: E402
 

@@ -118,3 +118,52 @@ def test_debug_shows_the_traceback(tmp_path):
     debug = subprocess.run([sys.executable, "-m", "nnx", "--debug", "train", str(path)], capture_output=True, text=True)
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
     assert "Traceback" in debug.stderr
+
+
+def test_compilation_cache_folder_follows_the_environment(tmp_path):
+    from nnx.cli import compilation_cache_dir
+
+    assert compilation_cache_dir({"NNX_COMPILATION_CACHE": str(tmp_path / "cc")}) == str(tmp_path / "cc")
+    for off in ("off", "0", "OFF", "no"):
+        assert compilation_cache_dir({"NNX_COMPILATION_CACHE": off}) is None
+    assert compilation_cache_dir({"JAX_COMPILATION_CACHE_DIR": "/elsewhere"}) is None  # JAX's own setting wins
+
+
+def test_default_compilation_cache_is_beside_the_data_cache(tmp_path, monkeypatch):
+    from nnx.cli import compilation_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compilation_cache_dir({}) == str(tmp_path / "nnx" / "jax")
+
+
+def test_a_cache_folder_that_cannot_be_made_is_skipped(tmp_path, monkeypatch):
+    from nnx import cli
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("NNX_COMPILATION_CACHE", str(blocker / "jax"))
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    cli._use_compilation_cache()
+    assert "JAX_COMPILATION_CACHE_DIR" not in __import__("os").environ
+
+
+def test_a_second_run_reuses_the_compiled_programs(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = write_experiment(tmp_path / "quick.yaml", QUICK.replace("epochs: 2", "epochs: 1"))
+    cache = tmp_path / "compiled"
+    env = {**os.environ, "NNX_COMPILATION_CACHE": str(cache)}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    env.pop("XLA_FLAGS", None)  # one CPU device, as a user's run
+    run = lambda: subprocess.run([sys.executable, "-m", "nnx", "train", str(path), "-q", "-o", str(tmp_path / "out")],  # noqa: E731
+                                 env=env, capture_output=True, text=True)
+    first = run()
+    assert first.returncode == 0, first.stderr
+    entries = sorted(p.name for p in cache.iterdir())
+    assert any("train_epoch" in name for name in entries), entries
+    env["JAX_LOG_COMPILES"] = "1"  # JAX then logs each persistent-cache hit as a warning
+    second = run()
+    assert second.returncode == 0, second.stderr
+    assert "Persistent compilation cache hit for 'jit_train_epoch'" in second.stderr, second.stderr[-2000:]
