@@ -209,7 +209,7 @@ def _exit_for(outcomes) -> None:
 
     interrupted = [o for o in outcomes if o.status == "interrupted"]
     if interrupted:
-        err_console.print(f"interrupted: resume with  nnx train --resume {interrupted[0].folder}")
+        err_console.print(f"interrupted: resume with: nnx train --resume {interrupted[0].folder}", markup=False)
         sys.exit(EXIT_INTERRUPTED)
     if any(o.status != "completed" for o in outcomes):
         sys.exit(EXIT_RUN_FAILED)
@@ -281,11 +281,13 @@ def _width(console, renderable) -> int:
 
 def _print_plan(experiment, output_dir) -> None:
     click.echo(f"{experiment.name}: {len(experiment.runs)} run(s) into {output_dir}/{experiment.name}/")
+    from .models import is_network
+
     for spec in experiment.runs:
         opt = spec.training.optimizer
-        model = spec.model.type
-        click.echo(f"  {spec.run_name:<24} {model:<10} {spec.data.name:<14} seed {spec.seed:<4} "
-                   f"{spec.training.epochs} epochs, {opt.name} lr {opt.learning_rate:g}, batch {spec.training.batch_size}")
+        how = (f"{spec.training.epochs} epochs, {opt.name} lr {opt.learning_rate:g}, batch {spec.training.batch_size}"
+               if is_network(spec.model) else "fitted in closed form (no training loop)")
+        click.echo(f"  {spec.run_name:<24} {spec.model.type:<10} {spec.data.name:<14} seed {spec.seed:<4} {how}")
 
 
 @cli.command("count-params")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .runs import is_run_folder, read_run
+from .runs import is_run_folder, read_run, run_state
 
 SPLITS = ("train", "validation", "test")
 HIGHER_IS_BETTER = {"accuracy", "r2", "auc"}
@@ -138,9 +138,11 @@ def read_one(folder: str | Path) -> Run:
         run.problems.append("metrics.jsonl: records without an epoch number")
     if config is not None:
         run.config = {k: v for k, v in flatten(config).items() if k not in IDENTITY_KEYS}
-    run.status = _status(status, summary)
+    run.status = run_state(status, summary)
     if status and run.status != "completed" and isinstance(status.get("reason"), str):
         run.reason = status["reason"]
+    if run.status == "crashed":
+        run.reason = f"its process ({status['pid']}) is gone; resume with: nnx train --resume {folder}"
     if not (record.summary is not None or record.config is not None or record.metrics):
         run.problems.append("no summary.json, config.yaml or metrics.jsonl")
 
@@ -234,15 +236,6 @@ def _add_metrics(run: Run, split: str, metrics: Any, source: str) -> None:
             run.problems.append(f"{source}: {split}.{leaf} is not a number")
     if f"{split}.accuracy" in run.metrics and f"{split}.error" not in run.metrics:
         run.metrics[f"{split}.error"] = 1.0 - run.metrics[f"{split}.accuracy"]
-
-
-def _status(status: dict | None, summary: dict | None) -> str:
-    state = status.get("status") if status else None
-    if state == "running" and summary is not None:
-        return "completed"  # the summary is written before the status: a crash in between
-    if state in ("running", "completed", "failed", "interrupted"):
-        return state
-    return "completed" if summary is not None else "incomplete"
 
 
 def _mapping(value: Any, name: str, problems: list[str]) -> dict | None:

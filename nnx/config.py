@@ -176,12 +176,14 @@ def parse_experiment(
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}:1: the top level must be a mapping of keys (data:, model:, ...), "
                           f"not a {type(raw).__name__}")
-    overrides = [_parse_override(o) for o in overrides]
+    texts = list(overrides)
+    overrides = [_parse_override(o) for o in texts]
     for keys, value in overrides:
         if keys[0] in ("name", "seed", "seeds", "description") or keys[0] == "variants":
             _set_path(raw, keys, value, source)
+    from_command_line = {tuple(keys): text.strip() for (keys, _), text in zip(overrides, texts)}
 
-    file = _validate(ExperimentFile, raw, source, lines, ())
+    file = _validate(ExperimentFile, raw, source, _OverrideLines(lines, from_command_line), ())
     name = file.name or default_name
     seeds = list(range(file.seed, file.seed + file.seeds)) if isinstance(file.seeds, int) else file.seeds
     if seed is not None:
@@ -216,7 +218,7 @@ def parse_experiment(
             if keys[0] in ("data", "model", "training", "regularization"):
                 _set_path(merged, keys, value, source)
         merged.update(experiment=name, variant=variant, seed=seeds[0])
-        variant_lines = _VariantLines(lines, variant)
+        variant_lines = _OverrideLines(_VariantLines(lines, variant), from_command_line)
         spec = _validate(RunSpec, merged, source, variant_lines, ())
         for s in seeds:
             runs.append(spec.model_copy(update={"seed": s, "seeds_in_name": len(seeds) if len(seeds) > 1 else None}))
@@ -270,7 +272,12 @@ def _read_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}; check the indentation and colons there") from None
+        # An unclosed bracket or quote is noticed lines later: name the line where it was opened.
+        opened = getattr(e, "context_mark", None)
+        started = (f" ({e.context} on line {opened.line + 1})"
+                   if opened and mark and opened.line != mark.line and getattr(e, "context", None) else "")
+        raise ConfigError(f"{where}: malformed YAML: {problem}{started}; check the indentation, "
+                          "colons and brackets there") from None
     lines: dict[tuple, int] = {}
     if node is not None:
         _record_lines(node, (), lines, source)
@@ -313,8 +320,27 @@ class _VariantLines(Mapping):
         return len(self.lines)
 
 
+class _OverrideLines(_VariantLines):
+    """Line lookup that knows which keys came from the command line (`--set`), not the file."""
+
+    def __init__(self, lines: Mapping, overrides: dict[tuple, str]):
+        self.lines, self.overrides = lines, overrides
+
+    def __getitem__(self, path: tuple) -> int:
+        return self.lines[path]
+
+    def override_for(self, path: tuple) -> str | None:
+        for keys, text in self.overrides.items():
+            if tuple(path)[:len(keys)] == keys:
+                return text
+        return None
+
+
 def _where(source: str, lines: Mapping, path: tuple) -> str:
     path = tuple(path)
+    text = lines.override_for(path) if isinstance(lines, _OverrideLines) else None
+    if text is not None:
+        return f"--set {text}: "
     while path:
         try:
             return f"{source}:{lines[path]}: "
@@ -344,9 +370,15 @@ def _format_error(schema: type[BaseModel], raw: Any, error: ValidationError, sou
         path += (first.get("ctx", {}).get("discriminator", "type").strip("'"),)
     dotted = ".".join(_key_text(p) for p in path) or "(top level)"
     message = _describe(schema, first, path)
-    # Alternatives of one union fail together at one key: count the keys, not the alternatives.
-    others = len({_data_path(raw, e["loc"]) for e in errors} - {_data_path(raw, first["loc"])})
-    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
+    # Alternatives of one union fail together at one key: one problem per key, not per alternative.
+    others: dict[tuple, dict] = {}
+    for e in sorted(errors, key=lambda e: _ERROR_PRIORITY.get(e["type"], 5)):
+        others.setdefault(_data_path(raw, e["loc"]), e)
+    others.pop(_data_path(raw, first["loc"]), None)
+    named = [f"{'.'.join(_key_text(p) for p in key) or '(top level)'}: {_describe(schema, e, key)}"
+             for key, e in list(others.items())[:2]]
+    rest = len(others) - len(named)
+    more = f"; also {'; '.join(named)}" + (f" and {rest} more" if rest else "") if named else ""
     return f"{_where(source, lines, path)}{dotted}: {message}{more}"
 
 

@@ -139,10 +139,14 @@ def summarize(model, input_shape, *, name: str = "model", convention: str = "ker
     except Exception as e:  # an honest '?' rather than a failure: the counts do not need the trace
         trace = None
         notes.append(f"output shapes unknown: the forward pass on an input of shape "
-                     f"{tuple(input_shape)} failed ({type(e).__name__}: {str(e).splitlines()[0][:120]})")
+                     f"{tuple(input_shape)} failed ({type(e).__name__}: {_shorten(str(e).splitlines()[0], 120)})")
     root = _count(model, (), 0, convention, trace, notes, set())
     root.name = name
     return Summary(name, convention, tuple(input_shape), root, notes)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def _count(module, path: tuple, depth: int, convention: str, trace, notes: list, seen: set) -> Layer:
@@ -434,7 +438,11 @@ def _model_spec(raw: dict):
 def _info_for_model(spec, input_shape, classes, vocab_size):
     from .data.base import DataInfo
 
-    shape = input_shape or getattr(spec, "input_shape", None) or getattr(spec, "default_input_shape", None)
+    default = getattr(spec, "default_input_shape", None)
+    if input_shape and default and len(input_shape) != len(default):
+        raise ConfigError(f"--input-shape {','.join(map(str, input_shape))}: {spec.type} takes an image as "
+                          f"height,width,channels (default {','.join(map(str, default))})")
+    shape = input_shape or getattr(spec, "input_shape", None) or default
     if shape is None:
         raise ConfigError(f"{spec.type}: the input shape is needed; pass --input N (features) or "
                           "--input-shape H,W,C, or give an experiment file")
@@ -494,6 +502,12 @@ def count(target: Target, convention: str = "keras") -> Summary:
     return summary
 
 
+def _first_sentence(doc: str) -> str:
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[:end + 1]
+
+
 def known_models() -> list[tuple[str, str]]:
     """(name, one-line description) of every model type count-params can count."""
     import typing
@@ -504,7 +518,7 @@ def known_models() -> list[tuple[str, str]]:
     docs = {}
     for cls in typing.get_args(typing.get_args(ModelSpec)[0]):
         for name in typing.get_args(cls.model_fields["type"].annotation):
-            docs[name] = (cls.__doc__ or "").strip().splitlines()[0]
+            docs[name] = _first_sentence(cls.__doc__ or "")
             if name in APPLICATION_INPUT_SHAPES:
                 docs[name] = ("Keras application (include_top=True), default input "
                               + "x".join(map(str, APPLICATION_INPUT_SHAPES[name])) + ", 1000 classes")
@@ -515,13 +529,13 @@ def known_models() -> list[tuple[str, str]]:
 # The command
 
 
-def parse_ints(text: str, option: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+def parse_ints(text: str, option: str, example: str = "224,224,3") -> tuple[int, ...]:
+    try:  # "224,224,3" or "224x224x3"; an empty or non-numeric part is an error, not skipped
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
         values = ()
     if not values or any(v < 1 for v in values):
-        raise ConfigError(f"{option} {text}: expected positive integers separated by commas, e.g. 224,224,3")
+        raise ConfigError(f"{option} {text}: expected positive integers separated by commas, e.g. {example}")
     return values
 
 
@@ -530,7 +544,7 @@ def parse_options(hidden: str | None, options) -> dict:
 
     out = {}
     if hidden is not None:
-        out["hidden"] = list(parse_ints(hidden, "--hidden"))
+        out["hidden"] = list(parse_ints(hidden, "--hidden", "256,128"))
     for item in options:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -557,7 +571,7 @@ def run_cli(arch, *, list_=False, fmt="table", depth=2, convention="keras", inpu
             click.echo(json.dumps([{"name": n, "description": d} for n, d in rows], indent=2))
         else:
             for name, doc in rows:
-                out_console.print(f"{name:<14} {doc}")
+                out_console.print(f"{name:<14} {doc}", markup=False, highlight=False)
         return
     if not arch:
         raise ConfigError("count-params: give a model type or an experiment file (nnx count-params --list "

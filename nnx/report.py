@@ -72,6 +72,8 @@ class ConsoleReporter:
             self.console.print(f"  [green]done[/green] in {outcome.summary['seconds']:.1f}s: test {_headline(test)}")
             if outcome.summary.get("note"):
                 self.console.print(f"  [yellow]note:[/yellow] {outcome.summary['note']}")
+        elif outcome.status == "interrupted":  # the resume command is printed once, after the table
+            self.console.print("  [yellow]interrupted[/yellow]")
         else:
             self.console.print(f"  [red]{outcome.status}[/red]: {outcome.error}")
 

@@ -56,7 +56,7 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     # Load every data set the runs need before the first run starts: a missing file is a user
     # error that must cost seconds and leave no run folder behind.
     for spec in experiment.runs:
-        datasets.get(spec)
+        _check_devices(spec, datasets.get(spec), devices)
     outcomes: list[RunOutcome] = []
     total = len(experiment.runs)
     with InterruptFlag(reporter) as interrupt:
@@ -150,6 +150,17 @@ def _run_guarded(spec, datasets, output_dir, reporter, index, total, interrupt, 
     return outcome
 
 
+def _check_devices(spec: RunSpec, dataset, devices) -> None:
+    """A --devices the machine or the batch size cannot serve is a usage error before anything is written."""
+    from . import models
+
+    if devices in (None, 1, "1") or not models.is_network(spec.model):
+        return
+    from .train.devices import placement
+
+    placement(devices, min(spec.training.batch_size, len(dataset.x_train)))
+
+
 class _DataCache:
     """Each data set is loaded once per (data section, seed) and shared by the runs that use it."""
 
@@ -234,6 +245,7 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
                               f"({', '.join(_differences(saved, wanted))}); pass --force to resume with the new config")
         folder.write_config(dump_run_config(wanted))
     dataset = _DataCache(data_dir).get(wanted)
+    _check_devices(wanted, dataset, devices)
     if record.metrics:
         _truncate_metrics(folder, _last_checkpoint_epoch(folder))
     folder.set_status("running", resumed=True)

@@ -2,7 +2,8 @@
 
     outputs/<experiment>/<YYYYmmdd-HHMMSS>-<run>/
         config.yaml     the resolved config, written first
-        status.json     running | completed | failed | interrupted (and why), replaced atomically
+        status.json     running (with pid, host) | completed | failed | interrupted (and why),
+                        replaced atomically; a running one whose process is gone reads `crashed`
         metrics.jsonl   one JSON object per epoch, appended and flushed as each epoch ends
         summary.json    final metrics, written atomically at the end
         checkpoint/     the trained parameters (Orbax)
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -92,6 +94,8 @@ class RunFolder:
 
     def set_status(self, status: str, **details) -> None:
         assert status in STATUSES, status
+        if status == "running":  # who runs it: a reader can tell a run in progress from a killed one
+            details = {"pid": os.getpid(), "host": socket.gethostname(), **details}
         write_json(self.path / "status.json", {"status": status, "updated": _now(), **details})
 
     def append_metrics(self, record: dict) -> None:
@@ -129,11 +133,36 @@ class RunRecord:
 
     @property
     def state(self) -> str:
-        if self.status and self.status.get("status") in STATUSES:
-            if self.status["status"] == "running" and self.summary is not None:
-                return "completed"
-            return self.status["status"]
-        return "completed" if self.summary is not None else "incomplete"
+        return run_state(self.status, self.summary)
+
+
+def run_state(status: Any, summary: Any) -> str:
+    """completed | running | failed | interrupted | crashed | incomplete, from status.json and summary.json.
+
+    `crashed`: the status says running, but the process that wrote it is gone from this host
+    (killed, or the machine went down); such a run resumes like an interrupted one.
+    """
+    state = status.get("status") if isinstance(status, dict) else None
+    if state == "running" and summary is not None:
+        return "completed"  # the summary is written before the status: a crash in between
+    if state == "running" and _process_gone(status):
+        return "crashed"
+    if state in STATUSES:
+        return state
+    return "completed" if summary is not None else "incomplete"
+
+
+def _process_gone(status: dict) -> bool:
+    pid, host = status.get("pid"), status.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return False  # another machine's run, or an older folder: cannot tell, so still running
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's process: it exists
+        return False
+    return False
 
 
 def is_run_folder(path: Path) -> bool:

@@ -412,3 +412,22 @@ def test_regression_runs_sort_by_test_mse_and_r2_is_higher_is_better(tmp_path):
     assert [r["run"] for r in rows] == ["big", "huge", "small", "l1"] and rows[0]["test r2"] == "**0.8000**"
     rows = md_rows(invoke("compare", out, "--format", "markdown", "--metric", "test.mae"))
     assert rows[0]["test mae"] == "**0.1000**"
+
+
+def test_a_run_whose_process_is_gone_reads_crashed_not_running(study):
+    import socket
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = int(finished.stdout)  # a process that has exited: its pid is free
+    host = socket.gethostname()
+    write_run(study, "2026-killed", config(variant="killed"), [curve(1, 0.8, 0.7)],
+              status={"status": "running", "pid": gone, "host": host})
+    write_run(study, "2026-alive", config(variant="alive"), [curve(1, 0.8, 0.7)],
+              status={"status": "running", "pid": __import__("os").getpid(), "host": host})
+    write_run(study, "2026-elsewhere", config(variant="elsewhere"), [curve(1, 0.8, 0.7)],
+              status={"status": "running", "pid": gone, "host": host + "-other"})
+    objects = {o["name"]: o for o in json.loads(invoke("compare", study, "--format", "json"))}
+    assert objects["2026-killed"]["status"] == "crashed"
+    assert "nnx train --resume" in objects["2026-killed"]["problems"][0]
+    assert objects["2026-alive"]["status"] == "running"
+    assert objects["2026-elsewhere"]["status"] == "running"  # another machine's process: cannot tell

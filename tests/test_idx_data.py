@@ -70,6 +70,37 @@ def test_missing_file_says_which_and_where(tmp_path, monkeypatch):
     assert "--data-dir" in message
 
 
+def _mirror(tmp_path, content: bytes, name: str) -> str:
+    """A local 'mirror' reached through a file:// URL: the download code runs, nothing leaves the machine."""
+    path = tmp_path / "mirror" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path.as_uri()
+
+
+def test_download_tries_each_url_and_lands_checked_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("NNX_NO_DOWNLOAD")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    urls = ((tmp_path / "nowhere.bin").as_uri(), _mirror(tmp_path, b"hello", "file.bin"))
+    f = store.RemoteFile("set/file.bin", urls, hashlib.sha256(b"hello").hexdigest())
+    [path] = store.fetch([f])
+    assert path == tmp_path / "cache" / "nnx" / "set" / "file.bin" and path.read_bytes() == b"hello"
+    assert [p.name for p in path.parent.iterdir()] == ["file.bin"]  # no .part file left behind
+
+
+def test_failed_download_names_every_missing_file_and_leaves_no_trace(tmp_path, monkeypatch):
+    monkeypatch.delenv("NNX_NO_DOWNLOAD")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    wrong = _mirror(tmp_path, b"not the file", "a.bin")  # reachable, but the wrong bytes
+    files = [store.RemoteFile("set/a.bin", (wrong,), hashlib.sha256(b"a").hexdigest()),
+             store.RemoteFile("set/b.bin", ((tmp_path / "gone.bin").as_uri(),), hashlib.sha256(b"b").hexdigest())]
+    with pytest.raises(DataError) as e:
+        store.fetch(files)
+    message = str(e.value)
+    assert "set/a.bin" in message and "set/b.bin" in message and "checksum mismatch" in message
+    assert not (tmp_path / "cache" / "nnx" / "set").exists()
+
+
 def test_search_order_is_option_then_env_then_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("NNX_DATA_DIR", str(tmp_path / "env"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

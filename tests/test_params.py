@@ -242,6 +242,9 @@ def test_bad_inputs_are_one_line_errors(capsys):
     for args, words in [(("mlp",), "--input"), (("mlp", "--input", "784"), "--classes"),
                         (("lda",), "closed-form"), (("vgg16", "--input-shape", "2x2x3"), "at least 32x32"),
                         (("resnet50", "--input-shape", "a,b"), "positive integers"),
+                        (("resnet50", "--input-shape", "32,32"), "height,width,channels"),
+                        (("mlp", "--input", "784", "--hidden", "256,x", "--classes", "10"), "e.g. 256,128"),
+                        (("mlp", "--input", "784", "--hidden", "256,,128", "--classes", "10"), "--hidden"),
                         (("mlp", "--input", "4", "--classes", "2", "--set", "widht=3"), "widht"),
                         (("missing.yaml",), "no such file"), ((), "give a model type")]:
         code, _, err = run_cli(capsys, *args)

@@ -38,8 +38,19 @@ def test_eight_devices_give_the_same_results_as_one():
 def test_batch_that_does_not_split_over_devices_is_a_config_error():
     with pytest.raises(ConfigError, match="multiple of 3"):
         train(devices=3)
-    with pytest.raises(ConfigError, match="choose 1 to"):
+    with pytest.raises(ConfigError, match="use --devices 1 to 8, or all"):
         train(devices=99)
+
+
+def test_devices_the_machine_lacks_are_a_usage_error_before_any_run_folder(tmp_path, capsys):
+    from .helpers import QUICK, run_cli, write_experiment
+
+    path = write_experiment(tmp_path / "quick.yaml", QUICK)
+    for devices, fragment in (("99", "use --devices 1 to 8"), ("3", "multiple of 3")):
+        code, _, err = run_cli(["train", path, "-o", tmp_path / "out", "--devices", devices], capsys)
+        assert code == 2 and fragment in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("status.json"))
 
 
 def test_epochs_compile_once_even_with_a_partial_last_batch(caplog):

@@ -8,6 +8,7 @@ folders searched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -60,7 +61,11 @@ def fetch(files: list[RemoteFile], data_dir=None, verify: bool = True) -> list[P
         raise DataError(_missing_message(missing, dirs, "downloads are off (NNX_NO_DOWNLOAD)"))
     for i, (f, p) in enumerate(zip(files, found)):
         if p is None:
-            found[i] = _download(f, dirs)
+            try:
+                found[i] = _download(f)
+            except _DownloadFailed as e:  # name every file still missing, not only this one
+                raise DataError(_missing_message([m for m in missing if m not in files[:i]], dirs,
+                                                 f"download failed: {e}")) from None
         elif verify:
             _check(f, p)
     return found  # type: ignore[return-value]
@@ -73,8 +78,13 @@ def _check(f: RemoteFile, path: Path) -> None:
                         "the file is corrupted or truncated: delete it and download it again")
 
 
-def _download(f: RemoteFile, dirs: list[Path]) -> Path:
+class _DownloadFailed(Exception):
+    pass
+
+
+def _download(f: RemoteFile) -> Path:
     target = cache_dir() / f.path
+    created = not target.parent.exists()
     errors = []
     for url in f.urls:
         try:
@@ -92,7 +102,10 @@ def _download(f: RemoteFile, dirs: list[Path]) -> Path:
             if "tmp" in locals() and os.path.exists(tmp.name):
                 os.unlink(tmp.name)
             errors.append(f"{url}: {getattr(e, 'reason', e)}")
-    raise DataError(_missing_message([f], dirs, "download failed: " + "; ".join(errors)))
+    if created:  # leave the cache as it was: no empty folder for a download that never came
+        with contextlib.suppress(OSError):
+            target.parent.rmdir()
+    raise _DownloadFailed("; ".join(errors))
 
 
 def _missing_message(missing: list[RemoteFile], dirs: list[Path], why: str) -> str:

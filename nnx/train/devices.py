@@ -54,8 +54,9 @@ def placement(devices: int | str | None, batch_size: int) -> Placement:
         return Placement()
     n = len(available) if devices == "all" else int(devices)
     if n < 1 or n > len(available):
-        raise ConfigError(f"--devices {devices}: JAX sees {len(available)} device(s) "
-                          f"({available[0].platform}); choose 1 to {len(available)}, or all")
+        choices = "1 or all" if len(available) == 1 else f"1 to {len(available)}, or all"
+        raise ConfigError(f"--devices {devices}: JAX sees {len(available)} {available[0].platform} "
+                          f"device{'s' if len(available) > 1 else ''} here; use --devices {choices}")
     if n == 1:
         return Placement()
     if batch_size % n:
