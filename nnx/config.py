@@ -320,7 +320,7 @@ class _VariantLines(Mapping):
         return len(self.lines)
 
 
-class _OverrideLines(_VariantLines):
+class _OverrideLines(Mapping):
     """Line lookup that knows which keys came from the command line (`--set`), not the file."""
 
     def __init__(self, lines: Mapping, overrides: dict[tuple, str]):
@@ -328,6 +328,12 @@ class _OverrideLines(_VariantLines):
 
     def __getitem__(self, path: tuple) -> int:
         return self.lines[path]
+
+    def __iter__(self):
+        return iter(self.lines)
+
+    def __len__(self):
+        return len(self.lines)
 
     def override_for(self, path: tuple) -> str | None:
         for keys, text in self.overrides.items():
