@@ -431,3 +431,18 @@ def test_a_run_whose_process_is_gone_reads_crashed_not_running(study):
     assert "nnx train --resume" in objects["2026-killed"]["problems"][0]
     assert objects["2026-alive"]["status"] == "running"
     assert objects["2026-elsewhere"]["status"] == "running"  # another machine's process: cannot tell
+
+
+def test_a_running_status_records_who_runs_it(tmp_path):
+    import os
+    import socket
+
+    from nnx.runs import RunFolder, read_run
+
+    folder = RunFolder(tmp_path)
+    folder.set_status("running")
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["pid"] == os.getpid() and status["host"] == socket.gethostname()
+    assert read_run(tmp_path).state == "running"  # this process is alive
+    folder.set_status("completed")
+    assert "pid" not in json.loads((tmp_path / "status.json").read_text())

@@ -71,6 +71,23 @@ def test_malformed_yaml_gives_the_line():
     assert msg.startswith("x.yaml:") and "malformed YAML" in msg
 
 
+def test_unclosed_bracket_names_the_line_it_opened_on():
+    msg = error_of("name: t\ndata:\n  name: [digits\nmodel: {type: mlp}\n")
+    assert "malformed YAML" in msg and "flow sequence on line 3" in msg
+
+
+def test_every_problem_is_named_on_the_one_line():
+    msg = error_of(BASE.replace("model:", "modle:"))
+    assert "modle: unknown key (did you mean 'model'?)" in msg and "also model: required key is missing" in msg
+    assert "\n" not in msg
+
+
+def test_a_bad_set_value_points_at_the_command_line_not_the_file():
+    msg = error_of(BASE, overrides=["training.epochs=zero"])
+    assert msg.startswith("--set training.epochs=zero: training.epochs:"), msg
+    assert error_of(BASE + "  batch_size: big\n").startswith("x.yaml:9: training.batch_size")
+
+
 def test_empty_and_non_mapping_files():
     assert "empty" in error_of("")
     assert "top level must be a mapping" in error_of("- a\n- b\n")

@@ -151,10 +151,13 @@ variants:
 
 
 def test_dry_run_lists_runs_and_writes_nothing(tmp_path, capsys):
-    path = write_experiment(tmp_path / "v.yaml", QUICK + "seeds: 2\nvariants:\n  a:\n  b:\n")
+    path = write_experiment(tmp_path / "v.yaml", QUICK + "seeds: 2\nvariants:\n  a:\n  b:\n  lda: {model: {type: lda}}\n")
     code, out, _ = run_cli(["train", path, "-o", tmp_path / "out", "--dry-run"], capsys)
     assert code == 0
     assert all(name in out for name in ("a-seed0", "a-seed1", "b-seed0", "b-seed1"))
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "2 epochs, adam" in lines["a-seed0"] and "closed form" in lines["lda-seed0"]
+    assert "epochs" not in lines["lda-seed0"]
     assert not (tmp_path / "out").exists()
 
 

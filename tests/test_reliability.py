@@ -92,9 +92,10 @@ def test_ctrl_c_finishes_the_epoch_saves_and_exits_130(tmp_path, capsys):
     proc = nnx("train", exp, "-o", tmp_path / "out")
     run = wait_for_epochs(tmp_path / "out", 1, proc)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "nnx train --resume" in err and "Traceback" not in err
+    assert (out + err).count("nnx train --resume") == 1, out + err  # said once, after the table
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "interrupted" and "resume" in status
     epochs = [m["epoch"] for m in metrics_without_time(run)]
