@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -162,6 +163,11 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
 
     if devices != "all" and not devices.isdigit():
         raise click.BadParameter(f"'{devices}' is not a number of devices or 'all'", param_hint="--devices")
+    if resume_dir:
+        _refuse_options_resume_ignores(seed, only)
+        if dry_run:
+            _print_resume_plan(resume_dir)
+            return
     _use_compilation_cache()
     _start_distributed()
     if resume_dir:
@@ -209,10 +215,42 @@ def _exit_for(outcomes) -> None:
 
     interrupted = [o for o in outcomes if o.status == "interrupted"]
     if interrupted:
-        err_console.print(f"interrupted: resume with: nnx train --resume {interrupted[0].folder}", markup=False)
+        err_console.print(f"interrupted: {interrupted[0].error}", markup=False)
         sys.exit(EXIT_INTERRUPTED)
     if any(o.status != "completed" for o in outcomes):
         sys.exit(EXIT_RUN_FAILED)
+
+
+def _refuse_options_resume_ignores(seed, only) -> None:
+    """A resumed run keeps its folder, seed and variant: options that would choose others are errors."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source
+    given = [name for name, used in (("--seed", seed is not None), ("--only", bool(only)),
+                                     ("--output-dir", source("output_dir") == ParameterSource.COMMANDLINE)) if used]
+    if given:
+        from .errors import ConfigError
+
+        raise ConfigError(f"{', '.join(given)} cannot be used with --resume: the run keeps its own folder, "
+                          "seed and variant (change its config with --set KEY=VALUE --force)")
+
+
+def _print_resume_plan(resume_dir) -> None:
+    from .runs import is_run_folder, read_run
+
+    if not is_run_folder(Path(resume_dir)):
+        from .errors import ConfigError
+
+        raise ConfigError(f"--resume {resume_dir}: not a run folder (no config.yaml); give a folder under outputs/")
+    record = read_run(resume_dir)
+    if record.state == "completed":
+        click.echo(f"{resume_dir}: completed; --resume has nothing to do")
+        return
+    epochs = [m["epoch"] for m in record.metrics if isinstance(m, dict) and isinstance(m.get("epoch"), int)]
+    training = record.config.get("training") if isinstance(record.config, dict) else None
+    planned = training.get("epochs", "?") if isinstance(training, dict) else "?"
+    click.echo(f"{resume_dir}: {record.state}, {max(epochs, default=0)} of {planned} epochs recorded; "
+               "--resume would continue from its last complete checkpoint")
 
 
 def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet, devices) -> None:
@@ -236,8 +274,8 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="[RUN_OR_EXPERIMENT_FOLDER|GLOB]...")
 @click.option("--metric", "-m", "metrics", multiple=True, metavar="SPLIT.METRIC",
-              help="Sort by this metric, e.g. test.accuracy or validation.loss (default: test.error for "
-                   "classifiers, test.loss otherwise); repeat to plot several.")
+              help="Sort by this metric, e.g. test.accuracy or val.loss (default: test.error for "
+                   "classifiers, test.mse for regression, test.loss otherwise); repeat to plot several.")
 @click.option("--columns", "-c", metavar="A,B,...",
               help="Columns to show, e.g. run,differs,params,test.error,seconds (also n, status, notes, "
                    "model, epochs, best_epoch, device, any metric or config key).")

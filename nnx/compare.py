@@ -38,7 +38,7 @@ IDENTITY_KEYS = {"experiment", "variant", "seed"}
 DEFAULT_LEAVES = ("error", "loss", "mae", "r2")
 HIDDEN_LEAVES = {"accuracy", "mse"}
 FORMATS = ("table", "markdown", "csv", "json")
-PLAIN_COLUMNS = ("run", "n", "status", "notes", "model", "task", "seeds", "params", "epochs",
+PLAIN_COLUMNS = ("run", "experiment", "n", "status", "notes", "model", "task", "seeds", "params", "epochs",
                  "best_epoch", "seconds", "device")
 HEADERS = {"best_epoch": "best epoch", "differs": "what differs"}
 
@@ -480,8 +480,10 @@ def compare(paths: Iterable[str | Path] = (), metrics: Sequence[str] = (), colum
 
 
 def resolve_metric(name: str, available: Sequence[str]) -> str:
-    """'test.accuracy' as is; 'accuracy' means 'test.accuracy'."""
+    """'test.accuracy' as is; 'accuracy' means 'test.accuracy'; 'val.' means 'validation.'."""
     key = name if "." in name else f"test.{name}"
+    if key.startswith("val."):
+        key = "validation." + key[4:]
     if key not in available:
         shown = ", ".join(available) or "none: no run has metrics yet"
         raise ConfigError(f"--metric {name}: no compared run has {key}; available: {shown}")
@@ -623,7 +625,7 @@ def cell(row: Row, column: str) -> str:
         if all(v == values[0] for v in values):
             values = values[:1]
         return "/".join("-" if v is None else (f"{v:,}" if column == "params" else str(v)) for v in values)
-    if column in ("model", "task", "device"):
+    if column in ("model", "task", "device", "experiment"):
         return format_value(row.value(column))
     if column.split(".", 1)[0] in SPLITS:
         return format_stat(column, row.metric(column))
@@ -832,15 +834,15 @@ def plot_curves(c: Comparison, path: str | Path, metrics: Sequence[str] | None =
         for i, row in enumerate(c.rows):
             color = colors[i % len(colors)]
             label = row.name if row.n == 1 else f"{row.name} (n={row.n})"
-            for j, run in enumerate(row.runs):
+            labelled = False  # one legend entry per row: its validation curve, or its train curve without one
+            for run in row.runs:
                 for split, style in (("validation", "-"), ("train", "--")):
                     xs, ys = _series(run.curves, split, leaf)
                     if not xs:
                         continue
-                    first = j == 0 and split == "validation"
                     ax.plot(xs, ys, style, color=color, linewidth=1.4 if split == "validation" else 1.0,
-                            label=label if first else None)
-                    drawn = True
+                            label=None if labelled else label)
+                    labelled = drawn = True
                     if split == "validation" and run.metrics_epoch in xs:
                         k = xs.index(run.metrics_epoch)
                         ax.plot([xs[k]], [ys[k]], "o", color=color, markersize=4)

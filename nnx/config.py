@@ -91,12 +91,18 @@ class RegularizationSpec(Strict):
     weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (Optax), scaled by the learning rate")
 
 
+# Seeds feed numpy and JAX key derivation (32-bit); names become folder names (255 bytes at most).
+MAX_SEED, MAX_NAME = 2**32 - 1, 100
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+
+
 class RunSpec(Strict):
     """Everything one run needs: the resolved config saved into its folder."""
 
-    experiment: str
-    variant: str = "default"
-    seed: int = 0
+    experiment: Name
+    variant: Name = "default"
+    seed: Seed = 0
     data: DataSpec
     model: ModelSpec
     training: TrainingSpec = TrainingSpec()
@@ -113,10 +119,10 @@ class RunSpec(Strict):
 class ExperimentFile(Strict):
     """The top level of an experiment file."""
 
-    name: str | None = None
+    name: Name | None = None
     description: str = ""
-    seed: int = 0
-    seeds: Annotated[int, Field(ge=1)] | list[int] = 1
+    seed: Seed = 0
+    seeds: Annotated[int, Field(ge=1)] | list[Seed] = 1
     data: dict[str, Any]
     model: dict[str, Any]
     training: dict[str, Any] = {}
@@ -188,6 +194,9 @@ def parse_experiment(
     seeds = list(range(file.seed, file.seed + file.seeds)) if isinstance(file.seeds, int) else file.seeds
     if seed is not None:
         seeds = [seed + s - seeds[0] for s in seeds]
+        if not all(0 <= s <= MAX_SEED for s in seeds):
+            span = f" (with `seeds` this gives {seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else ""
+            raise ConfigError(f"--seed {seed}: seeds are integers from 0 to {MAX_SEED}{span}")
     variants = list(file.variants) or ["default"]
     only = list(only)
     for name_ in only:
@@ -203,6 +212,9 @@ def parse_experiment(
         merged = copy.deepcopy(base)
         override = file.variants.get(variant) or {}
         allowed = ["data", "model", "training", "regularization"]
+        if len(variant) > MAX_NAME:
+            raise ConfigError(_where(source, lines, ("variants", variant))
+                              + f"variants.{variant[:20]}...: a name of {len(variant)} characters; use at most {MAX_NAME}")
         for key in sorted(set(override) - set(allowed)):
             raise ConfigError(_where(source, lines, ("variants", variant, key))
                               + f"variants.{variant}.{key}: unknown key; a variant overrides "
@@ -440,7 +452,9 @@ def _describe(schema: type[BaseModel], err: dict, path: tuple) -> str:
     msg = msg[0].lower() + msg[1:] if msg else msg
     if isinstance(value, (dict, list)):
         return msg
-    return f"{value!r} is invalid: {msg}"
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else f"{shown[:30]}... ({len(str(value))} characters)"
+    return f"{shown} is invalid: {msg}"
 
 
 def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:

@@ -95,7 +95,8 @@ class Summary:
         return {"model": self.model, "convention": self.convention, "input_shape": list(self.input_shape),
                 "output_shape": _shape_json(self.root.output_shape), "total": self.total,
                 "trainable": self.trainable, "non_trainable": self.non_trainable,
-                "layers": [layer.as_dict() for layer in self.root.walk(depth)], "notes": self.notes}
+                "layers": [layer.as_dict() for layer in self.root.walk(depth)],
+                "notes": [*_layer_notes(self), *self.notes]}  # as the table prints them
 
 
 def _shape_json(shape):
@@ -404,6 +405,8 @@ def resolve(arch: str, *, input_shape: tuple | None = None, classes: int | None 
 
     options = dict(options or {})
     looks_like_file = arch.endswith((".yaml", ".yml")) or "/" in arch or Path(arch).is_file()
+    if variant is not None and not looks_like_file:
+        raise ConfigError(f"--variant {variant}: variants belong to experiment files; {arch} is a model type")
     if looks_like_file:
         if options:
             raise ConfigError(f"{', '.join('--' + k for k in options)}: model options apply to a model type, "
@@ -478,6 +481,8 @@ def _from_experiment(path, input_shape, classes, vocab_size, variant) -> Target:
                           "loading it; pass --input-shape (and --classes)")
     if info is None:
         info = DataInfo(tuple(input_shape), "classification", classes, vocab_size)
+    elif classes is not None and info.task != "classification":
+        raise ConfigError(f"--classes {classes}: {run.data.name} is a {info.task} task with one output")
     else:
         changes = {k: v for k, v in (("input_shape", tuple(input_shape) if input_shape else None),
                                      ("num_classes", classes), ("vocab_size", vocab_size)) if v is not None}

@@ -22,33 +22,40 @@ def _headline(metrics: dict) -> str:
 
 
 class ConsoleReporter:
-    """Rich progress bars on a terminal; one plain line per epoch otherwise; nothing when quiet."""
+    """Rich progress bars on a terminal; one plain line per epoch otherwise; nothing when quiet.
+
+    Several runs can be in flight at once (parallel seeds): each has its own bar, and plain epoch
+    lines then name their run.
+    """
 
     def __init__(self, quiet: bool = False, console: Console | None = None):
         self.console = console or err_console
         self.quiet = quiet
         self.live = self.console.is_terminal and not quiet
         self.progress: Progress | None = None
-        self.task = None
-        self.index = self.total = 0
+        self.bars: dict[str, object] = {}     # run name -> its progress task
+        self.in_flight: set[str] = set()
 
     def message(self, text: str) -> None:
         if not self.quiet:
             self.console.print(text)
 
     def run_started(self, spec, index: int, total: int, folder: Path, params: int) -> None:
-        self.index, self.total = index, total
+        self.in_flight.add(spec.run_name)
         if self.quiet:
             return
         size = f", {params:,} parameters" if params else ""
         self.console.print(f"[bold][{index}/{total}][/bold] {spec.run_name}: {spec.model.type} on "
                            f"{spec.data.name}{size} -> {folder}")
         if self.live and getattr(spec.model, "type", None) and spec.training.epochs:
-            self.progress = Progress(TextColumn("  epoch"), MofNCompleteColumn(), BarColumn(),
-                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                                     console=self.console, transient=False)
-            self.progress.start()
-            self.task = self.progress.add_task("epochs", total=spec.training.epochs, status="compiling...")
+            if self.progress is None:
+                self.progress = Progress(TextColumn("  {task.description}"), MofNCompleteColumn(), BarColumn(),
+                                         TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                                         console=self.console, transient=False)
+                self.progress.start()
+            label = f"{spec.run_name} epoch" if getattr(spec.training, "parallel_seeds", False) else "epoch"
+            self.bars[spec.run_name] = self.progress.add_task(label, total=spec.training.epochs,
+                                                              status="compiling...")
 
     def epoch_ended(self, spec, record) -> None:
         if self.quiet:
@@ -56,13 +63,16 @@ class ConsoleReporter:
         status = f"train {_headline(record.train)}"
         if record.validation:
             status += f" | val {_headline(record.validation)}"
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, status=status)
+        if spec.run_name in self.bars:
+            self.progress.update(self.bars[spec.run_name], advance=1, status=status)
         else:
-            self.console.print(f"  epoch {record.epoch}/{spec.training.epochs}  {status}  ({record.seconds:.2f}s)")
+            who = f"{spec.run_name} " if len(self.in_flight) > 1 else ""
+            self.console.print(f"  {who}epoch {record.epoch}/{spec.training.epochs}  {status}  ({record.seconds:.2f}s)")
 
     def run_ended(self, outcome) -> None:
-        if self.progress is not None:
+        self.in_flight.discard(outcome.spec.run_name)
+        self.bars.pop(outcome.spec.run_name, None)
+        if self.progress is not None and not self.bars:
             self.progress.stop()
             self.progress = None
         if self.quiet and outcome.status == "completed":
@@ -72,7 +82,7 @@ class ConsoleReporter:
             self.console.print(f"  [green]done[/green] in {outcome.summary['seconds']:.1f}s: test {_headline(test)}")
             if outcome.summary.get("note"):
                 self.console.print(f"  [yellow]note:[/yellow] {outcome.summary['note']}")
-        elif outcome.status == "interrupted":  # the resume command is printed once, after the table
+        elif outcome.status == "interrupted":  # what to do next is printed once, after the table
             self.console.print("  [yellow]interrupted[/yellow]")
         else:
             self.console.print(f"  [red]{outcome.status}[/red]: {outcome.error}")

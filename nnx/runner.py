@@ -51,27 +51,31 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
                    devices: int | str | None = None) -> list[RunOutcome]:
     reporter = reporter or SilentReporter()
     output_dir = Path(output_dir)
-    ensure_writable(output_dir)
+    ensure_writable(output_dir, experiment.name)
     datasets = _DataCache(data_dir)
     # Load every data set the runs need before the first run starts: a missing file is a user
     # error that must cost seconds and leave no run folder behind.
     for spec in experiment.runs:
         _check_devices(spec, datasets.get(spec), devices)
+    _check_models(experiment.runs, datasets)
     outcomes: list[RunOutcome] = []
     total = len(experiment.runs)
     with InterruptFlag(reporter) as interrupt:
         for group in _parallel_groups(experiment.runs):
             if len(group) > 1:
-                for outcome in _run_seeds_together(group, datasets, output_dir, reporter, len(outcomes) + 1, total):
-                    reporter.run_ended(outcome)
-                    outcomes.append(outcome)
-                continue
-            outcome = _run_guarded(group[0], datasets, output_dir, reporter, len(outcomes) + 1, total,
-                                   interrupt, debug, first=not outcomes, devices=devices)
-            reporter.run_ended(outcome)
-            outcomes.append(outcome)
-            if outcome.status == "interrupted":
+                ended = _run_seeds_together(group, datasets, output_dir, reporter, len(outcomes) + 1, total, interrupt)
+            else:
+                ended = [_run_guarded(group[0], datasets, output_dir, reporter, len(outcomes) + 1, total,
+                                      interrupt, debug, first=not outcomes, devices=devices)]
+            for outcome in ended:
+                reporter.run_ended(outcome)
+                outcomes.append(outcome)
+            if any(o.status == "interrupted" for o in ended):
                 break  # the user asked to stop: the remaining runs are not started
+    left = experiment.runs[len(outcomes):]
+    if left:
+        reporter.message(f"not started: {', '.join(s.run_name for s in left)} (train them with --only, "
+                         "or run the experiment again)")
     return outcomes
 
 
@@ -88,7 +92,8 @@ def _parallel_groups(runs: list[RunSpec]) -> list[list[RunSpec]]:
     return groups
 
 
-def _run_seeds_together(specs: list[RunSpec], datasets, output_dir, reporter, index, total) -> list[RunOutcome]:
+def _run_seeds_together(specs: list[RunSpec], datasets, output_dir, reporter, index, total,
+                        interrupt=None) -> list[RunOutcome]:
     """All seeds of one variant in one vectorized program, each into its own run folder."""
     from . import models
     from .train.checkpoint import save_model
@@ -113,17 +118,25 @@ def _run_seeds_together(specs: list[RunSpec], datasets, output_dir, reporter, in
             reporter.epoch_ended(spec, record)
         return [on_epoch]
 
+    not_resumable = "interrupted by the user (Ctrl-C); parallel seeds do not resume"
     try:
-        results = fit_seeds(built, data, specs, [writer(f, s) for f, s in zip(folders, specs)])
+        results = fit_seeds(built, data, specs, [writer(f, s) for f, s in zip(folders, specs)],
+                            should_stop=interrupt or (lambda: False))
     except KeyboardInterrupt:
         for folder in folders:
-            folder.set_status("interrupted", reason="interrupted by the user (Ctrl-C); parallel seeds do not resume")
+            folder.set_status("interrupted", reason=not_resumable)
         raise
     except Exception as e:
         message = str(e) if isinstance(e, NnxError) else f"{type(e).__name__}: {e}"
         for folder in folders:
             folder.set_status("failed", reason=message)
         return [RunOutcome(spec, folder.path, "failed", error=message) for spec, folder in zip(specs, folders)]
+    if results[0].interrupted:
+        for folder in folders:
+            folder.set_status("interrupted", reason=not_resumable)
+        return [RunOutcome(spec, folder.path, "interrupted",
+                           error="parallel seeds do not resume: train the variant again")
+                for spec, folder in zip(specs, folders)]
     outcomes = []
     for spec, dataset, folder, result in zip(specs, data, folders, results):
         save_model(folder.checkpoint_dir, result.model)
@@ -148,6 +161,26 @@ def _run_guarded(spec, datasets, output_dir, reporter, index, total, interrupt, 
             traceback.print_exc()
         outcome = RunOutcome(spec, getattr(e, "folder", None), "failed", error=f"{type(e).__name__}: {e}")
     return outcome
+
+
+def _check_models(specs: list[RunSpec], datasets) -> None:
+    """Build every distinct network abstractly (nothing allocated) before the first run, so that a
+    model its data cannot take (a CNN pooling a 1x1 map) stops the experiment before any work."""
+    from . import models
+    from .params import abstract_model
+
+    seen = set()
+    for spec in specs:
+        if not models.is_network(spec.model):
+            continue
+        info = datasets.get(spec).info
+        key = (json.dumps(spec.model.model_dump(mode="json"), sort_keys=True), repr(info))
+        if key not in seen:
+            seen.add(key)
+            try:
+                abstract_model(spec.model, info)
+            except ConfigError as e:
+                raise ConfigError(f"variant {spec.variant}: {e}") from None
 
 
 def _check_devices(spec: RunSpec, dataset, devices) -> None:
@@ -231,6 +264,10 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     saved = load_run_config(folder.path / "config.yaml")
     if record.state == "completed":
         return RunOutcome(saved, folder.path, "completed", record.summary, error="already completed; nothing to do")
+    if record.state == "running" and not force:
+        who = f" (pid {record.status.get('pid')} on {record.status.get('host')})" if record.status.get("pid") else ""
+        raise ConfigError(f"--resume {run_dir}: the run is still running{who}; stop it first (Ctrl-C), "
+                          "or pass --force if its process is gone")
     wanted = saved
     if experiment is not None:
         matches = [r for r in experiment.runs if r.variant == saved.variant and r.seed == saved.seed]
@@ -239,15 +276,20 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
                               f"{saved.variant}, seed {saved.seed})")
         wanted = matches[0]
     wanted = apply_overrides(wanted, overrides)
-    if _comparable(wanted) != _comparable(saved):
-        if not force:
-            raise ConfigError(f"--resume {run_dir}: the config differs from the run's config.yaml "
-                              f"({', '.join(_differences(saved, wanted))}); pass --force to resume with the new config")
-        folder.write_config(dump_run_config(wanted))
+    changed = _comparable(wanted) != _comparable(saved)
+    if changed and not force:
+        raise ConfigError(f"--resume {run_dir}: the config differs from the run's config.yaml "
+                          f"({', '.join(_differences(saved, wanted))}); pass --force to resume with the new config")
+    done = _last_checkpoint_epoch(folder)
+    if wanted.training.epochs < done:
+        raise ConfigError(f"--resume {run_dir}: training.epochs {wanted.training.epochs} is fewer than the {done} "
+                          "epochs already done; resume with at least as many")
     dataset = _DataCache(data_dir).get(wanted)
     _check_devices(wanted, dataset, devices)
+    if changed:  # only once every check has passed: a refused resume leaves the folder as it was
+        folder.write_config(dump_run_config(wanted))
     if record.metrics:
-        _truncate_metrics(folder, _last_checkpoint_epoch(folder))
+        _truncate_metrics(folder, done)
     folder.set_status("running", resumed=True)
     model = _build(wanted, dataset)
     with InterruptFlag(reporter) as interrupt:

@@ -56,14 +56,19 @@ def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "run"
 
 
-def ensure_writable(output_dir: Path) -> None:
-    """Fail before any work if the output folder cannot be created or written."""
+def ensure_writable(output_dir: Path, experiment: str | None = None) -> None:
+    """Fail before any work if the output folder cannot be created or written, or if the
+    experiment's folder in it is taken by a file."""
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"--output-dir {output_dir}: cannot create it ({e.strerror}); choose another folder") from None
     if not os.access(output_dir, os.W_OK | os.X_OK):
         raise ConfigError(f"--output-dir {output_dir}: not writable; choose a folder you can write to")
+    target = output_dir / safe_name(experiment) if experiment else None
+    if target is not None and target.exists() and not target.is_dir():
+        raise ConfigError(f"--output-dir {output_dir}: {target} is a file, where the experiment's folder goes; "
+                          "move it or choose another folder")
 
 
 class RunFolder:

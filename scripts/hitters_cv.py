@@ -41,7 +41,8 @@ def main() -> None:
     base = next(r for r in load_experiment("experiments/hitters.yaml", args.overrides).runs if r.variant == "network")
     info = DataInfo(input_shape=(x.shape[1],), task="regression")
     print(" ".join(args.overrides) or "(experiment file as is)")
-    print(f"{'lr':>8} {'best epochs':>12} {'CV MAE':>8}   (MAE at 100/300/1000 epochs)")
+    checkpoints = [e for e in (100, 300, 1000) if e < args.epochs] + [args.epochs]
+    print(f"{'lr':>8} {'best epochs':>12} {'CV MAE':>8}   (MAE at {'/'.join(map(str, checkpoints))} epochs)")
     for lr in [float(v) for v in args.lrs.split(",")]:
         spec = base.model_copy(deep=True)
         spec.training.epochs, spec.training.batch_size = args.epochs, args.batch_size
@@ -58,7 +59,7 @@ def main() -> None:
                 result = fit(model, data, spec.model_copy(update={"seed": seed}))
                 curves.append([r.validation["mae"] for r in result.history])
         mean = np.mean(curves, axis=0)
-        at = "/".join(f"{mean[min(e, len(mean)) - 1]:.1f}" for e in (100, 300, 1000))
+        at = "/".join(f"{mean[e - 1]:.1f}" for e in checkpoints)
         print(f"{lr:>8g} {int(np.argmin(mean)) + 1:>12d} {mean.min():>8.1f}   ({at})", flush=True)
 
 

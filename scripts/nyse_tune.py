@@ -1,7 +1,8 @@
-"""Compare NYSE network settings by their VALIDATION R^2 only (a random 20% of the training days).
+"""Compare NYSE network settings by their VALIDATION R^2 only; the test days are never used.
 
-The test days are never looked at here: the script prints the validation metrics of the restored
-best epoch, mean over seeds, for each `--try` set of overrides.
+Validation days are the variant's own: the last 20% of the training days for `nar` and `rnn`,
+or what the --try overrides set (data.validation_split, data.validation_order). The script prints
+the validation metrics of the restored best epoch, mean over seeds, for each `--try` set of overrides.
 
     PYTHONPATH=. nice -n 5 python scripts/nyse_tune.py --variant nar --seeds 2 \
         --try "" --try "model.hidden=[64]" --try "data.lags=10"

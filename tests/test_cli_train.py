@@ -167,3 +167,11 @@ def test_a_second_run_reuses_the_compiled_programs(tmp_path):
     second = run()
     assert second.returncode == 0, second.stderr
     assert "Persistent compilation cache hit for 'jit_train_epoch'" in second.stderr, second.stderr[-2000:]
+
+
+def test_a_model_its_data_cannot_take_stops_the_experiment_before_any_run(tmp_path, capsys):
+    text = QUICK + ("variants:\n  ok:\n  bad: {model: {type: cnn, blocks: [{filters: 4}, {filters: 4}, "
+                    "{filters: 4}, {filters: 4}, {filters: 4}]}}\n")
+    code, _, err = run_cli(["train", write_experiment(tmp_path / "q.yaml", text), "-o", tmp_path / "out"], capsys)
+    assert code == 2 and "variant bad: model.blocks" in err and "pool_size" in err, err
+    assert not list((tmp_path / "out").rglob("status.json"))  # not even the good variant ran

@@ -358,6 +358,19 @@ def test_plot_writes_a_valid_png(study, tmp_path):
     assert isinstance(result.exception, ConfigError)
 
 
+def test_plot_of_runs_without_validation_labels_their_train_curves(tmp_path):
+    import warnings
+
+    out = tmp_path / "outputs"
+    for variant in ("a", "b"):
+        train_only = [{"epoch": e, "train": {"loss": 1.0 / e}, "seconds": 0.1} for e in (1, 2, 3)]
+        write_run(out, f"2026-{variant}", config(variant=variant), train_only)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns when a legend has no labelled line
+        C.plot_curves(C.compare([out], metrics=["train.loss"]), tmp_path / "c.png", ["train.loss"])
+    assert (tmp_path / "c.png").stat().st_size > 0
+
+
 def test_compare_never_imports_jax(study):
     code = ("import sys; from nnx.cli import main\n"
             "try:\n    main(['compare', sys.argv[1], '--format', 'json'])\nexcept SystemExit as e:\n"
@@ -446,3 +459,11 @@ def test_a_running_status_records_who_runs_it(tmp_path):
     assert read_run(tmp_path).state == "running"  # this process is alive
     folder.set_status("completed")
     assert "pid" not in json.loads((tmp_path / "status.json").read_text())
+
+
+def test_val_shorthand_sorts_and_experiment_is_a_column(study):
+    completed_run(study, "20260101-000004-odd", config(variant="odd"), test_acc=0.80, val_acc=0.99)
+    rows = md_rows(invoke("compare", study, "--metric", "val.accuracy", "-c", "run,experiment,val.accuracy",
+                          "--format", "markdown"))
+    assert [r["run"] for r in rows] == ["odd", "dropout", "ridge", "plain"]  # by validation, not test
+    assert {r["experiment"] for r in rows} == {"study"}

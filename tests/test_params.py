@@ -165,6 +165,7 @@ def test_torch_convention_resnet50(capsys):
     data = json.loads(out)
     assert data["convention"] == "torch"
     assert (data["total"], data["trainable"], data["non_trainable"]) == (25_557_032, 25_557_032, 0)
+    assert any(n.startswith("convolution bias dropped") and "53 layers" in n for n in data["notes"])
     header = run_cli(capsys, "resnet50", "--convention", "torch", "--depth", "1")[1]
     assert "PyTorch" in header and "convolution bias dropped" in header
 
@@ -245,6 +246,7 @@ def test_bad_inputs_are_one_line_errors(capsys):
                         (("resnet50", "--input-shape", "32,32"), "height,width,channels"),
                         (("mlp", "--input", "784", "--hidden", "256,x", "--classes", "10"), "e.g. 256,128"),
                         (("mlp", "--input", "784", "--hidden", "256,,128", "--classes", "10"), "--hidden"),
+                        (("resnet50", "--variant", "x"), "variants belong to experiment files"),
                         (("mlp", "--input", "4", "--classes", "2", "--set", "widht=3"), "widht"),
                         (("missing.yaml",), "no such file"), ((), "give a model type")]:
         code, _, err = run_cli(capsys, *args)

@@ -168,6 +168,22 @@ def test_unwritable_output_folder(tmp_path, capsys):
     assert code == 2 and "--output-dir" in err and "Traceback" not in err
 
 
+def test_a_file_where_the_experiment_folder_goes_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "quick").write_text("not a folder")
+    code, _, err = run_cli(["train", write_experiment(tmp_path / "q.yaml", QUICK), "-o", tmp_path / "out"], capsys)
+    assert code == 2 and "is a file" in err and "Traceback" not in err, err
+
+
+def test_seeds_and_names_outside_what_folders_and_keys_take_are_config_errors(tmp_path, capsys):
+    exp = write_experiment(tmp_path / "q.yaml", QUICK)
+    for args, fragment in ((["--seed", "-1"], "--seed -1"), (["--seed", str(2**64)], "from 0 to 4294967295"),
+                           (["--set", "seed=-1"], "--set seed=-1"), (["--set", "name=" + "x" * 300], "at most 100")):
+        code, _, err = run_cli(["train", exp, "-o", tmp_path / "out", *args], capsys)
+        assert code == 2 and fragment in err and "Traceback" not in err, (args, err)
+    assert not (tmp_path / "out").exists()
+
+
 def test_corrupted_data_file_names_file_and_expected_sum(tmp_path, capsys, real_data_dir):
     import shutil
 
@@ -181,3 +197,53 @@ def test_corrupted_data_file_names_file_and_expected_sum(tmp_path, capsys, real_
     code, _, err = run_cli(["train", exp, "-o", tmp_path / "out", "--data-dir", tmp_path / "data"], capsys)
     assert code == 2 and "t10k-labels-idx1-ubyte.gz" in err and "f7ae60f92e00ec6d" in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("config.yaml"))
+
+
+def test_ctrl_c_with_parallel_seeds_stops_them_and_names_the_runs_not_started(tmp_path):
+    text = SLOW_EPOCHS.replace("  early_stopping: {monitor: validation.accuracy, patience: 20}\n", "").replace(
+        "epochs: 8", "epochs: 40") + "seeds: 2\nvariants:\n  a: {training: {parallel_seeds: true}}\n  b:\n"
+    proc = nnx("train", write_experiment(tmp_path / "ps.yaml", text), "-o", tmp_path / "out")
+    wait_for_epochs(tmp_path / "out", 1, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "parallel seeds do not resume" in err and "not started: b-seed0, b-seed1" in err, err
+    runs = sorted((tmp_path / "out" / "rz").iterdir())
+    assert len(runs) == 2  # the two seeds of a; b never started
+    for run in runs:
+        assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
+        assert 1 <= len((run / "metrics.jsonl").read_text().splitlines()) < 40
+
+
+def _finished_run(tmp_path, capsys) -> Path:
+    path = write_experiment(tmp_path / "q.yaml", QUICK)
+    assert run_cli(["train", path, "-o", tmp_path / "out", "-q"], capsys)[0] == 0
+    (run,) = (tmp_path / "out" / "quick").iterdir()
+    return run
+
+
+def test_resume_refuses_a_run_that_is_still_running(tmp_path, capsys):
+    import socket
+
+    run = _finished_run(tmp_path, capsys)
+    (run / "summary.json").unlink()  # as if still training, in this (live) process
+    (run / "status.json").write_text(json.dumps({"status": "running", "pid": os.getpid(),
+                                                 "host": socket.gethostname()}))
+    code, _, err = run_cli(["train", "--resume", run], capsys)
+    assert code == 2 and "still running" in err and f"pid {os.getpid()}" in err, err
+    assert json.loads((run / "status.json").read_text())["status"] == "running"  # untouched
+
+
+def test_resume_refuses_fewer_epochs_than_done_and_options_it_would_ignore(tmp_path, capsys):
+    run = _finished_run(tmp_path, capsys)
+    (run / "summary.json").unlink()
+    (run / "status.json").write_text(json.dumps({"status": "interrupted"}))
+    code, _, err = run_cli(["train", "--resume", run, "--set", "training.epochs=1", "--force"], capsys)
+    assert code == 2 and "fewer than the 2 epochs already done" in err, err
+    for option in (["--seed", "3"], ["--only", "a"], ["-o", tmp_path / "elsewhere"]):
+        code, _, err = run_cli(["train", "--resume", run, *option], capsys)
+        assert code == 2 and "cannot be used with --resume" in err, (option, err)
+    before = (run / "metrics.jsonl").read_text()
+    code, out, _ = run_cli(["train", "--resume", run, "--dry-run"], capsys)
+    assert code == 0 and "interrupted, 2 of 2 epochs recorded" in out
+    assert (run / "metrics.jsonl").read_text() == before and not (run / "summary.json").exists()

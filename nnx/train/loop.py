@@ -326,11 +326,13 @@ def _learning_rate_fn(training, steps_per_epoch: int):
 
 
 def fit_seeds(models: Sequence[nnx.Module], datasets: Sequence[Dataset], specs: Sequence,
-              callbacks: Sequence[Sequence[EpochCallback]] = ()) -> list[FitResult]:
+              callbacks: Sequence[Sequence[EpochCallback]] = (),
+              should_stop: Callable[[], bool] = lambda: False) -> list[FitResult]:
     """Train the same model and config under several seeds at once, vectorized with jax.vmap.
 
     Each seed keeps its own initialization, data split, data order and dropout keys, so the
     results equal sequential runs up to float rounding; one compiled epoch serves all seeds.
+    `should_stop` is polled after each epoch (Ctrl-C); the results are then `interrupted`.
     """
     spec, data = specs[0], datasets[0]
     training, task = spec.training, tasks_.task_for(data.info.task, spec.training.loss)
@@ -364,6 +366,7 @@ def fit_seeds(models: Sequence[nnx.Module], datasets: Sequence[Dataset], specs: 
         t0 = time.perf_counter()
         state, sums = epochs.train(state, epoch, last=epoch == training.epochs)
         val_sums = evaluate(state["params"], state["rest"], *val) if has_val else None
+        jax.block_until_ready((sums, val_sums))  # the epoch's time, not its dispatch's
         seconds = (time.perf_counter() - t0) / len(models)
         for i in range(len(models)):
             train_metrics = tasks_.finalize(task, take(sums, i))
@@ -375,6 +378,10 @@ def fit_seeds(models: Sequence[nnx.Module], datasets: Sequence[Dataset], specs: 
             histories[i].append(record)
             for callback in callbacks[i]:
                 callback(record)
+        if should_stop() and epoch < training.epochs:
+            seconds = (time.perf_counter() - started) / len(models)
+            return [FitResult(model, histories[i], {}, {}, None, False, seconds, epochs=epoch, interrupted=True)
+                    for i, model in enumerate(models)]
     seconds = (time.perf_counter() - started) / len(models)
 
     test = eval_sets("test")
