@@ -38,7 +38,7 @@ def _select_device(device: str) -> None:
         os.environ["JAX_PLATFORMS"] = "cpu"
 
 
-OFF = {"0", "off", "false", "no"}
+CACHE_OFF = {"0", "off", "false", "no"}
 
 
 def compilation_cache_dir(environ=os.environ) -> str | None:
@@ -49,7 +49,7 @@ def compilation_cache_dir(environ=os.environ) -> str | None:
     JAX's own setting and is left alone.
     """
     choice = environ.get("NNX_COMPILATION_CACHE", "").strip()
-    if choice.lower() in OFF or environ.get("JAX_COMPILATION_CACHE_DIR"):
+    if choice.lower() in CACHE_OFF or environ.get("JAX_COMPILATION_CACHE_DIR"):
         return None
     if choice:
         return choice
