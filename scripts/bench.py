@@ -6,7 +6,7 @@ Both sides train the notes' network (784-256-128-10, ReLU, dropout 0.4/0.3, RMSp
 batch 128) on the full 60,000 training images. Epochs alternate between the two sides, so machine
 noise hits both alike, and medians are reported. The FLOP floor is measured in the same run from
 a large float32 matrix product. nnx is timed through its own training core (the compiled epoch
-that `nnx train` runs: `nnx.train.loop.make_core` + `Epochs.train`), not a separate model.
+that `nnx train` runs: `nnx.train.loop.make_core` + `Core.train_epoch`), not a separate model.
 PyTorch is optional (`pip install torch==2.13.0`); without it only nnx's numbers are printed.
 """
 
@@ -63,20 +63,22 @@ class NnxSide:
         from nnx.data.base import DataInfo
         from nnx.models import build
         from nnx.train import tasks
-        from nnx.train.loop import Epochs, make_core
+        from nnx.train.loop import make_core
 
         spec = parse_experiment((ROOT / "experiments" / "mnist_mlp.yaml").read_text()).runs[0]
         model = build(spec.model, DataInfo((28, 28, 1), "classification", 10), nnx.Rngs(0))
         steps = -(-len(x) // BATCH)
         core, self.state = make_core(model, tasks.CLASSIFICATION, spec.training, spec.regularization, steps)
-        self.epochs = Epochs(core, jnp.asarray(x), jnp.asarray(y), jax.random.key(0))
+        self.epoch_fn = jax.jit(core.train_epoch, donate_argnums=0)
+        self.x, self.y = jnp.asarray(x), jnp.asarray(y)
+        self.key, self.jax = jax.random.key(0), jax
         t = time.perf_counter()
         self.epoch(0)
         self.first_epoch_seconds = time.perf_counter() - t
 
     def epoch(self, i: int) -> float:
         t = time.perf_counter()
-        self.state, sums = self.epochs.train(self.state, i)
+        self.state, sums = self.epoch_fn(self.state, self.x, self.y, self.jax.random.fold_in(self.key, i))
         float(sums["loss"])  # the one host sync per epoch that `nnx train` also makes
         return time.perf_counter() - t
 

@@ -65,28 +65,8 @@ def test_epochs_compile_once_even_with_a_partial_last_batch(caplog):
         jax.config.update("jax_log_compiles", False)
     compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
     assert sum("train_epoch" in m for m in compiled) == 1, compiled
-    assert sum("epoch_order" in m for m in compiled) == 1, compiled
     # evaluate: one program for the validation split, one for the test split, none per epoch.
     assert sum("evaluate" in m for m in compiled) <= 2, compiled
-
-
-def test_shuffling_the_next_epoch_ahead_gives_the_same_training_as_shuffling_inside():
-    from nnx.train import tasks
-    from nnx.train.loop import Epochs, make_core
-
-    dataset = data.load(SPEC.data, seed=0)
-    x, y = jax.numpy.asarray(dataset.x_train), jax.numpy.asarray(dataset.y_train)
-    steps = -(-len(x) // SPEC.training.batch_size)
-    final = {}
-    for ahead in (True, False):
-        model = build(SPEC.model, dataset.info, nnx.Rngs(0))
-        core, state = make_core(model, tasks.CLASSIFICATION, SPEC.training, SPEC.regularization, steps)
-        epochs = Epochs(core, x, y, jax.random.key(0), ahead=ahead)
-        for epoch in (1, 2, 3):
-            state, sums = epochs.train(state, epoch, last=epoch == 3)
-        final[ahead] = (state["params"], sums)
-    for a, b in zip(jax.tree.leaves(final[True]), jax.tree.leaves(final[False])):
-        np.testing.assert_array_equal(a, b)
 
 
 def test_parallel_seeds_equal_sequential_seeds(tmp_path, capsys):
