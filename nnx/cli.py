@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -166,7 +165,9 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
     if resume_dir:
         _refuse_options_resume_ignores(seed, only)
         if dry_run:
-            _print_resume_plan(resume_dir)
+            from .runner import describe_resume
+
+            click.echo(describe_resume(resume_dir))
             return
     _use_compilation_cache()
     _start_distributed()
@@ -233,24 +234,6 @@ def _refuse_options_resume_ignores(seed, only) -> None:
 
         raise ConfigError(f"{', '.join(given)} cannot be used with --resume: the run keeps its own folder, "
                           "seed and variant (change its config with --set KEY=VALUE --force)")
-
-
-def _print_resume_plan(resume_dir) -> None:
-    from .runs import is_run_folder, read_run
-
-    if not is_run_folder(Path(resume_dir)):
-        from .errors import ConfigError
-
-        raise ConfigError(f"--resume {resume_dir}: not a run folder (no config.yaml); give a folder under outputs/")
-    record = read_run(resume_dir)
-    if record.state == "completed":
-        click.echo(f"{resume_dir}: completed; --resume has nothing to do")
-        return
-    epochs = [m["epoch"] for m in record.metrics if isinstance(m, dict) and isinstance(m.get("epoch"), int)]
-    training = record.config.get("training") if isinstance(record.config, dict) else None
-    planned = training.get("epochs", "?") if isinstance(training, dict) else "?"
-    click.echo(f"{resume_dir}: {record.state}, {max(epochs, default=0)} of {planned} epochs recorded; "
-               "--resume would continue from its last complete checkpoint")
 
 
 def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet, devices) -> None:

@@ -55,9 +55,7 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     datasets = _DataCache(data_dir)
     # Load every data set the runs need before the first run starts: a missing file is a user
     # error that must cost seconds and leave no run folder behind.
-    for spec in experiment.runs:
-        _check_devices(spec, datasets.get(spec), devices)
-    _check_models(experiment.runs, datasets)
+    _check_networks(experiment.runs, datasets, devices)
     outcomes: list[RunOutcome] = []
     total = len(experiment.runs)
     with InterruptFlag(reporter) as interrupt:
@@ -163,9 +161,10 @@ def _run_guarded(spec, datasets, output_dir, reporter, index, total, interrupt, 
     return outcome
 
 
-def _check_models(specs: list[RunSpec], datasets) -> None:
-    """Build every distinct network abstractly (nothing allocated) before the first run, so that a
-    model its data cannot take (a CNN pooling a 1x1 map) stops the experiment before any work."""
+def _check_networks(specs: list[RunSpec], datasets, devices=None) -> None:
+    """Before the first run: every distinct network is built abstractly (nothing allocated), so a
+    model its data cannot take (a CNN pooling a 1x1 map) stops the experiment before any work,
+    and `--devices` is checked against the machine and each batch size."""
     from . import models
     from .params import abstract_model
 
@@ -173,12 +172,13 @@ def _check_models(specs: list[RunSpec], datasets) -> None:
     for spec in specs:
         if not models.is_network(spec.model):
             continue
-        info = datasets.get(spec).info
-        key = (json.dumps(spec.model.model_dump(mode="json"), sort_keys=True), repr(info))
+        dataset = datasets.get(spec)
+        _check_devices(spec, dataset, devices)
+        key = (json.dumps(spec.model.model_dump(mode="json"), sort_keys=True), repr(dataset.info))
         if key not in seen:
             seen.add(key)
             try:
-                abstract_model(spec.model, info)
+                abstract_model(spec.model, dataset.info)
             except ConfigError as e:
                 raise ConfigError(f"variant {spec.variant}: {e}") from None
 
@@ -250,17 +250,34 @@ def _execute(spec, dataset, model, folder: RunFolder, reporter, index, total, in
         raise error from e
 
 
+def _folder_to_resume(run_dir: str | Path):
+    from .runs import read_run
+
+    folder = RunFolder(Path(run_dir))
+    if not (folder.path / "config.yaml").is_file():
+        raise ConfigError(f"--resume {run_dir}: not a run folder (no config.yaml); give a folder under outputs/")
+    return folder, read_run(folder.path)
+
+
+def describe_resume(run_dir: str | Path) -> str:
+    """What `resume_run` would do, without doing it (`nnx train --resume RUN --dry-run`)."""
+    _, record = _folder_to_resume(run_dir)
+    if record.state == "completed":
+        return f"{run_dir}: completed; --resume has nothing to do"
+    epochs = [m["epoch"] for m in record.metrics if isinstance(m, dict) and isinstance(m.get("epoch"), int)]
+    training = record.config.get("training") if isinstance(record.config, dict) else None
+    planned = training.get("epochs", "?") if isinstance(training, dict) else "?"
+    return (f"{run_dir}: {record.state}, {max(epochs, default=0)} of {planned} epochs recorded; "
+            "--resume would continue from its last complete checkpoint")
+
+
 def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experiment: Experiment | None = None,
                data_dir=None, reporter: Reporter | None = None, devices: int | str | None = None) -> RunOutcome:
     """Continue a run from its last complete epoch, in the same folder."""
     from .config import apply_overrides, load_run_config
-    from .runs import read_run
 
     reporter = reporter or SilentReporter()
-    folder = RunFolder(Path(run_dir))
-    if not (folder.path / "config.yaml").is_file():
-        raise ConfigError(f"--resume {run_dir}: not a run folder (no config.yaml); give a folder under outputs/")
-    record = read_run(folder.path)
+    folder, record = _folder_to_resume(run_dir)
     saved = load_run_config(folder.path / "config.yaml")
     if record.state == "completed":
         return RunOutcome(saved, folder.path, "completed", record.summary, error="already completed; nothing to do")

@@ -126,8 +126,9 @@ def command_seconds(args: list[str], repeats: int, env: dict | None = None) -> f
     return statistics.median(times)
 
 
-def without_compilation_cache() -> dict:
-    return {**os.environ, "NNX_COMPILATION_CACHE": "off"}
+def with_compilation_cache(setting: str) -> dict:
+    """The environment for an `nnx train` subprocess: NNX_COMPILATION_CACHE=off, or a folder."""
+    return {**os.environ, "NNX_COMPILATION_CACHE": setting}
 
 
 def first_epoch_of_nnx_train(tmp: Path, env: dict) -> dict:
@@ -188,15 +189,15 @@ def main() -> None:
     tmp = ROOT / "outputs" / ".bench"
     tmp.mkdir(parents=True, exist_ok=True)
     # Cold: no compilation cache. Warm: the second of two runs sharing a fresh cache folder.
-    results.update(first_epoch_of_nnx_train(tmp, without_compilation_cache()))
+    results.update(first_epoch_of_nnx_train(tmp, with_compilation_cache("off")))
     with tempfile.TemporaryDirectory() as cache:
-        warm_env = {**os.environ, "NNX_COMPILATION_CACHE": cache}
+        warm_env = with_compilation_cache(cache)
         first_epoch_of_nnx_train(tmp, warm_env)
         results["launch_to_first_epoch_warm_cache_s"] = first_epoch_of_nnx_train(tmp, warm_env)["launch_to_first_epoch_s"]
     if args.full:  # compiled from scratch, as on a first run
         results["mnist_mlp_30_epochs_wall_s"] = command_seconds(
             [sys.executable, "-m", "nnx", "train", "experiments/mnist_mlp.yaml", "-q", "-o", str(tmp)], 1,
-            without_compilation_cache())
+            with_compilation_cache("off"))
 
     print(f"{'':28s}{'s/epoch':>10s}{'samples/s':>12s}")
     for name in times:
