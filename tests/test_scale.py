@@ -12,6 +12,7 @@ from nnx.config import parse_experiment
 from nnx.errors import ConfigError
 from nnx.models import build
 from nnx.train.loop import fit
+from nnx.train.shuffle import _sort_on_device, _sort_on_host, permutation
 
 SPEC = parse_experiment("""
 data: {name: digits, validation_split: 0.2}
@@ -137,3 +138,20 @@ def test_two_processes_over_loopback_agree_with_one(tmp_path, capsys):
     two, one = (json.loads((r / "summary.json").read_text()) for r in (run, single))
     np.testing.assert_allclose(two["test"]["loss"], one["test"]["loss"], rtol=1e-5)
     np.testing.assert_allclose(two["validation"]["loss"], one["validation"]["loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 1000, 60_000])
+def test_the_epoch_shuffle_is_jax_random_permutation_bit_for_bit(n):
+    for seed in range(3):
+        key = jax.random.key(seed)
+        expected = np.asarray(jax.random.permutation(key, n))
+        np.testing.assert_array_equal(jax.jit(permutation, static_argnums=1)(key, n), expected)
+
+
+def test_the_epoch_shuffle_under_vmap_and_its_device_sort_agree_with_jax():
+    keys = jax.random.split(jax.random.key(7), 3)
+    expected = np.stack([jax.random.permutation(k, 5000) for k in keys])
+    np.testing.assert_array_equal(jax.jit(jax.vmap(lambda k: permutation(k, 5000)))(keys), expected)
+    # The sort XLA runs on GPU and TPU (the host's NumPy sort serves the CPU), checked here directly.
+    round_keys = jax.random.bits(jax.random.key(1), (2, 5000), jax.numpy.uint32)
+    np.testing.assert_array_equal(_sort_on_device(round_keys), _sort_on_host(round_keys))

@@ -27,6 +27,7 @@ from .augment import make_augment
 from .devices import Placement, placement
 from .early_stopping import EarlyStopping
 from .optim import make_optimizer, penalty
+from .shuffle import permutation
 
 
 @dataclass
@@ -93,7 +94,7 @@ def epoch_batches(key, n: int, batch_size: int):
     """A shuffled epoch as (batches, batch) indices and weights; the last batch is padded, not dropped."""
     batches = math.ceil(n / batch_size)
     pad = batches * batch_size - n
-    perm = jax.random.permutation(key, n)
+    perm = permutation(key, n)
     index = jnp.concatenate([perm, perm[:pad]]).reshape(batches, batch_size)
     weight = jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(batches, batch_size)
     return index, weight
