@@ -42,6 +42,14 @@ class Dataset:
         return {"train": len(self.x_train), "validation": len(self.x_val), "test": len(self.x_test)}
 
 
+def unit_pixels(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1]. Divided in place: one float array, not two; each fresh
+    array of MNIST's size (188 MB) cost up to 0.7 s of page faults on the project's machine."""
+    pixels = images.astype(np.float32)
+    pixels /= 255.0
+    return pixels
+
+
 def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     """Carve a random validation split out of a training set, reproducibly from the seed."""
     n_val = int(round(len(x) * fraction))

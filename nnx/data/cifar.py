@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .base import DataInfo, Dataset, make_dataset
+from .base import DataInfo, Dataset, make_dataset, unit_pixels
 from .store import RemoteFile, fetch
 
 ARCHIVES = {
@@ -122,6 +122,5 @@ def load_cifar_set(spec, seed: int, data_dir=None) -> Dataset:
     (path,) = fetch([ARCHIVES[spec.name]], data_dir)
     x_train, y_train, x_test, y_test, classes = read_cifar_archive(path, spec.name, spec.label_mode)
     info = DataInfo(input_shape=(32, 32, 3), task="classification", num_classes=_NUM_CLASSES[(spec.name, spec.label_mode)])
-    scale = lambda x: x.astype(np.float32) / 255.0  # noqa: E731
-    return make_dataset(spec.name, info, (scale(x_train), y_train), (scale(x_test), y_test), spec, seed,
+    return make_dataset(spec.name, info, (unit_pixels(x_train), y_train), (unit_pixels(x_test), y_test), spec, seed,
                         classes=classes)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .base import DataInfo, Dataset, make_dataset
+from .base import DataInfo, Dataset, make_dataset, unit_pixels
 from .store import RemoteFile, fetch
 
 _MNIST_MIRRORS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -89,4 +89,4 @@ def load_idx_set(spec, seed: int, data_dir=None) -> Dataset:
 
 def _scale(images: np.ndarray) -> np.ndarray:
     """uint8 pixels to float32 in [0, 1], with a trailing channel axis."""
-    return (images.astype(np.float32) / 255.0)[..., None]
+    return unit_pixels(images)[..., None]
