@@ -7,7 +7,7 @@ batch 128) on the full 60,000 training images. The two sides take turns, a few c
 each (as `nnx train` runs them: a side's epoch right after the other side's pays for the other's
 threads and caches), so machine noise hits both alike; medians of all epochs are reported. The FLOP floor is measured in the same run from
 a large float32 matrix product. nnx is timed through its own training core (the compiled epoch
-that `nnx train` runs: `nnx.train.loop.make_core` + `Core.train_epoch`), not a separate model.
+that `nnx train` runs: `nnx.train.loop.make_core` + `compile_epoch`), not a separate model.
 PyTorch is optional (`pip install torch==2.13.0`); without it only nnx's numbers are printed.
 """
 
@@ -64,13 +64,13 @@ class NnxSide:
         from nnx.data.base import DataInfo
         from nnx.models import build
         from nnx.train import tasks
-        from nnx.train.loop import make_core
+        from nnx.train.loop import compile_epoch, make_core
 
         spec = parse_experiment((ROOT / "experiments" / "mnist_mlp.yaml").read_text()).runs[0]
         model = build(spec.model, DataInfo((28, 28, 1), "classification", 10), nnx.Rngs(0))
         steps = -(-len(x) // BATCH)
         core, self.state = make_core(model, tasks.CLASSIFICATION, spec.training, spec.regularization, steps)
-        self.epoch_fn = jax.jit(core.train_epoch, donate_argnums=0)
+        self.epoch_fn = compile_epoch(core, len(x))
         self.x, self.y = jnp.asarray(x), jnp.asarray(y)
         self.key, self.jax = jax.random.key(0), jax
         t = time.perf_counter()

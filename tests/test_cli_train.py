@@ -162,11 +162,11 @@ def test_a_second_run_reuses_the_compiled_programs(tmp_path):
     first = run()
     assert first.returncode == 0, first.stderr
     entries = sorted(p.name for p in cache.iterdir())
-    assert any("train_epoch" in name for name in entries), entries
+    assert any("train_batches" in name for name in entries), entries
     env["JAX_LOG_COMPILES"] = "1"  # JAX then logs each persistent-cache hit as a warning
     second = run()
     assert second.returncode == 0, second.stderr
-    assert "Persistent compilation cache hit for 'jit_train_epoch'" in second.stderr, second.stderr[-2000:]
+    assert "Persistent compilation cache hit for 'jit_train_batches'" in second.stderr, second.stderr[-2000:]
 
 
 def test_a_model_its_data_cannot_take_stops_the_experiment_before_any_run(tmp_path, capsys):

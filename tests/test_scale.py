@@ -65,7 +65,8 @@ def test_epochs_compile_once_even_with_a_partial_last_batch(caplog):
     finally:
         jax.config.update("jax_log_compiles", False)
     compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
-    assert sum("train_epoch" in m for m in compiled) == 1, compiled
+    assert sum("train_batches" in m for m in compiled) == 1, compiled
+    assert sum("epoch_order" in m for m in compiled) == 1, compiled
     # evaluate: one program for the validation split, one for the test split, none per epoch.
     assert sum("evaluate" in m for m in compiled) <= 2, compiled
 

@@ -2,13 +2,14 @@
 
 The model is split once into a graph definition and plain state (parameters, other variables
 such as batch statistics, optimizer state); everything inside `jax.jit` is a pure function of
-that state, the device-resident data and an RNG key. One epoch is one compiled call: batches are
-gathered on the device from a permutation, so Python never touches a batch and the host reads
-metrics back once per epoch.
+that state, the device-resident data and an RNG key. One epoch is two compiled calls, its order
+(a permutation) and its training scan, which gathers the batches on the device, so Python never
+touches a batch and the host reads metrics back once per epoch.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -137,10 +138,12 @@ class Core:
         params = jax.tree.map(jnp.add, state["params"], updates)
         return {"params": params, "rest": rest, "opt": opt}, sums
 
-    def train_epoch(self, state, x, y, key):
+    def epoch_order(self, key, n: int):
+        """An epoch's shuffled batches of n examples (indices and weights) and its dropout key."""
         order_key, dropout_key = jax.random.split(key)
-        index, weight = epoch_batches(order_key, x.shape[0], self.batch_size)
+        return (*epoch_batches(order_key, n, self.batch_size), dropout_key)
 
+    def train_batches(self, state, x, y, index, weight, dropout_key):
         shard = self.placement.shard_batch
 
         def body(state, batch):
@@ -149,6 +152,10 @@ class Core:
 
         state, sums = jax.lax.scan(body, state, (jnp.arange(index.shape[0]), index, weight))
         return state, jax.tree.map(lambda s: jnp.sum(s, axis=0), sums)
+
+    def train_epoch(self, state, x, y, key):
+        """One epoch as one pure function; `compile_epoch` compiles it as `nnx train` runs it."""
+        return self.train_batches(state, x, y, *self.epoch_order(key, x.shape[0]))
 
     def evaluate(self, params, rest, data_x, data_y, data_w):
         # The state enters every traced function as an argument (the scan carries it), never as
@@ -166,6 +173,21 @@ class Core:
         zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(sums_of, params, rest, data_x[0], data_y[0], data_w[0]))
         (total, _, _), _ = jax.lax.scan(body, (zeros, params, rest), (data_x, data_y, data_w))
         return total
+
+
+def compile_epoch(core: Core, n: int, vectorized: bool = False) -> Callable:
+    """`core.train_epoch` compiled as two programs, the epoch's order and its training scan.
+
+    On CPU the order's sort is a host callback (see `shuffle`), and JAX's persistent compilation
+    cache keeps no program that has one. Kept apart, the scan, which takes seconds to compile, is
+    cached, and only the order, milliseconds to compile, is not. `vectorized`: over a leading
+    axis of seeds (jax.vmap) in every argument.
+    """
+    order, train = functools.partial(core.epoch_order, n=n), core.train_batches
+    if vectorized:
+        order, train = jax.vmap(order), jax.vmap(train)
+    order, train = jax.jit(order), jax.jit(train, donate_argnums=0)
+    return lambda state, x, y, key: train(state, x, y, *order(key))
 
 
 def make_core(model: nnx.Module, task, training, regularization, steps_per_epoch: int,
@@ -208,7 +230,7 @@ def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCall
     x_train, y_train = place.replicate((jnp.asarray(data.x_train), jnp.asarray(data.y_train)))
     eval_batches = lambda x, y: batch_for_eval(x, y, training.eval_batch_size, place.size, place)  # noqa: E731
     val = eval_batches(data.x_val, data.y_val) if len(data.x_val) else None
-    train_epoch = jax.jit(core.train_epoch, donate_argnums=0)
+    train_epoch = compile_epoch(core, n_train)
     evaluate = jax.jit(core.evaluate)
     stopper = EarlyStopping.from_spec(training.early_stopping, has_validation=val is not None)
     lr_at = _learning_rate_fn(training, steps_per_epoch)
@@ -312,7 +334,7 @@ def fit_seeds(models: Sequence[nnx.Module], datasets: Sequence[Dataset], specs: 
 
     has_val = len(data.x_val) > 0
     val = eval_sets("val") if has_val else None
-    train_epoch = jax.jit(jax.vmap(core.train_epoch), donate_argnums=0)
+    train_epoch = compile_epoch(core, n_train, vectorized=True)
     evaluate = jax.jit(jax.vmap(core.evaluate))
     lr_at = _learning_rate_fn(training, steps_per_epoch)
     run_keys = [jax.random.key(s.seed) for s in specs]
