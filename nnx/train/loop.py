@@ -1,4 +1,4 @@
-"""The training ladder: loss_fn -> train_step -> train_epoch (one compiled scan) -> fit.
+"""The training ladder: loss_fn -> train_step -> train_batches (one compiled scan) -> fit.
 
 The model is split once into a graph definition and plain state (parameters, other variables
 such as batch statistics, optimizer state); everything inside `jax.jit` is a pure function of
@@ -153,10 +153,6 @@ class Core:
         state, sums = jax.lax.scan(body, state, (jnp.arange(index.shape[0]), index, weight))
         return state, jax.tree.map(lambda s: jnp.sum(s, axis=0), sums)
 
-    def train_epoch(self, state, x, y, key):
-        """One epoch as one pure function; `compile_epoch` compiles it as `nnx train` runs it."""
-        return self.train_batches(state, x, y, *self.epoch_order(key, x.shape[0]))
-
     def evaluate(self, params, rest, data_x, data_y, data_w):
         # The state enters every traced function as an argument (the scan carries it), never as
         # a closure over an outer trace: modules built on Flax transforms (nnx.RNN) require it.
@@ -176,7 +172,8 @@ class Core:
 
 
 def compile_epoch(core: Core, n: int, vectorized: bool = False) -> Callable:
-    """`core.train_epoch` compiled as two programs, the epoch's order and its training scan.
+    """One training epoch, `(state, x, y, key) -> (state, sums)`, as two compiled programs: the
+    epoch's order (`Core.epoch_order`) and its training scan (`Core.train_batches`).
 
     On CPU the order's sort is a host callback (see `shuffle`), and JAX's persistent compilation
     cache keeps no program that has one. Kept apart, the scan, which takes seconds to compile, is
