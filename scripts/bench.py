@@ -157,10 +157,16 @@ def first_epoch_of_nnx_train(tmp: Path, env: dict) -> dict:
     return {"launch_to_first_epoch_s": first, "two_epochs_total_s": time.perf_counter() - t}
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5, help="rounds; each side trains --block epochs a round")
-    parser.add_argument("--block", type=int, default=3, help="consecutive epochs per side and round")
+    parser.add_argument("--rounds", type=positive, default=5, help="rounds; each side trains --block epochs a round")
+    parser.add_argument("--block", type=positive, default=3, help="consecutive epochs per side and round")
     parser.add_argument("--full", action="store_true", help="also time `nnx train experiments/mnist_mlp.yaml` (30 epochs)")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
