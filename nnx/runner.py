@@ -168,6 +168,11 @@ def _check_networks(specs: list[RunSpec], datasets, devices=None) -> None:
     from . import models
     from .params import abstract_model
 
+    if devices not in (None, 1, "1"):
+        grouped = [group[0].variant for group in _parallel_groups(specs) if len(group) > 1]
+        if grouped:
+            raise ConfigError(f"--devices {devices} and training.parallel_seeds (variant {grouped[0]}) do not "
+                              "combine: parallel seeds train on one device; drop one of the two")
     seen = set()
     for spec in specs:
         if not models.is_network(spec.model):
@@ -191,7 +196,7 @@ def _check_devices(spec: RunSpec, dataset, devices) -> None:
         return
     from .train.devices import placement
 
-    placement(devices, min(spec.training.batch_size, len(dataset.x_train)))
+    placement(devices, spec.training.batch_size, len(dataset.x_train))
 
 
 class _DataCache:

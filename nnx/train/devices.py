@@ -47,8 +47,9 @@ def _put_global(array, sharding: NamedSharding):
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
-def placement(devices: int | str | None, batch_size: int) -> Placement:
-    """The placement for `--devices N|all` (None or 1: a single device)."""
+def placement(devices: int | str | None, batch_size: int, examples: int | None = None) -> Placement:
+    """The placement for `--devices N|all` (None or 1: a single device). A training split of fewer
+    `examples` than `batch_size` trains in batches of all of them, which must split too."""
     available = jax.devices()
     if devices in (None, 1, "1"):
         return Placement()
@@ -59,7 +60,12 @@ def placement(devices: int | str | None, batch_size: int) -> Placement:
                           f"device{'s' if len(available) > 1 else ''} here; use --devices {choices}")
     if n == 1:
         return Placement()
-    if batch_size % n:
+    if examples is not None and examples < batch_size:
+        if examples % n:
+            raise ConfigError(f"the training split's {examples} examples (fewer than training.batch_size "
+                              f"{batch_size}, so one batch) do not split over {n} devices; use more data "
+                              f"or --devices with a divisor of {examples}")
+    elif batch_size % n:
         raise ConfigError(f"training.batch_size {batch_size} does not split over {n} devices; "
                           f"use a multiple of {n}")
     # Auto axes: XLA propagates the batch sharding and inserts the gradient all-reduce itself.

@@ -2,8 +2,8 @@
 
 The model is split once into a graph definition and plain state (parameters, other variables
 such as batch statistics, optimizer state); everything inside `jax.jit` is a pure function of
-that state, the device-resident data and an RNG key. One epoch is two compiled calls, its order
-(a permutation) and its training scan, which gathers the batches on the device, so Python never
+that state, the device-resident data and an RNG key. An epoch is its order (a permutation of the
+examples) and one compiled training scan that gathers the batches on the device, so Python never
 touches a batch and the host reads metrics back once per epoch.
 """
 
@@ -23,12 +23,12 @@ from flax import nnx
 
 from ..data.base import Dataset
 from ..errors import RunError
+from . import shuffle
 from . import tasks as tasks_
 from .augment import make_augment
 from .devices import Placement, placement
 from .early_stopping import EarlyStopping
 from .optim import make_optimizer, penalty
-from .shuffle import permutation
 
 
 @dataclass
@@ -91,12 +91,13 @@ def batch_for_eval(x: np.ndarray, y: np.ndarray, batch_size: int, multiple: int 
     return Batched(*put((jnp.asarray(shape(xp)), jnp.asarray(shape(yp)), jnp.asarray(shape(w)))), n)
 
 
-def epoch_batches(key, n: int, batch_size: int):
-    """A shuffled epoch as (batches, batch) indices and weights; the last batch is padded, not dropped."""
+def epoch_batches(order, batch_size: int):
+    """An epoch's order as (batches, batch) indices and weights; the last batch is padded, not dropped."""
+    n = order.shape[0]
+    batch_size = min(batch_size, n)
     batches = math.ceil(n / batch_size)
     pad = batches * batch_size - n
-    perm = permutation(key, n)
-    index = jnp.concatenate([perm, perm[:pad]]).reshape(batches, batch_size)
+    index = jnp.concatenate([order, order[:pad]]).reshape(batches, batch_size)
     weight = jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(batches, batch_size)
     return index, weight
 
@@ -138,12 +139,14 @@ class Core:
         params = jax.tree.map(jnp.add, state["params"], updates)
         return {"params": params, "rest": rest, "opt": opt}, sums
 
-    def epoch_order(self, key, n: int):
-        """An epoch's shuffled batches of n examples (indices and weights) and its dropout key."""
+    def epoch_keys(self, key, n: int):
+        """An epoch's shuffle keys for n examples (see `shuffle`) and its dropout key."""
         order_key, dropout_key = jax.random.split(key)
-        return (*epoch_batches(order_key, n, self.batch_size), dropout_key)
+        return shuffle.sort_keys(order_key, n), dropout_key
 
-    def train_batches(self, state, x, y, index, weight, dropout_key):
+    def train_batches(self, state, x, y, order, dropout_key):
+        """One epoch over the examples in `order`, batches gathered on the device, in one scan."""
+        index, weight = epoch_batches(order, self.batch_size)
         shard = self.placement.shard_batch
 
         def body(state, batch):
@@ -172,19 +175,25 @@ class Core:
 
 
 def compile_epoch(core: Core, n: int, vectorized: bool = False) -> Callable:
-    """One training epoch, `(state, x, y, key) -> (state, sums)`, as two compiled programs: the
-    epoch's order (`Core.epoch_order`) and its training scan (`Core.train_batches`).
+    """One training epoch, `(state, x, y, key) -> (state, sums)`, as three compiled programs: the
+    shuffle keys (`Core.epoch_keys`), their sort (`shuffle.order_by`), the training scan
+    (`Core.train_batches`).
 
-    On CPU the order's sort is a host callback (see `shuffle`), and JAX's persistent compilation
-    cache keeps no program that has one. Kept apart, the scan, which takes seconds to compile, is
-    cached, and only the order, milliseconds to compile, is not. `vectorized`: over a leading
-    axis of seeds (jax.vmap) in every argument.
+    On CPU the sort is a host callback, and JAX's persistent compilation cache keeps no program
+    that has one. Kept apart, the keys and the scan are cached, and only the sort, a few
+    milliseconds to compile, is not. `vectorized`: over a leading axis of seeds (jax.vmap) in
+    every argument.
     """
-    order, train = functools.partial(core.epoch_order, n=n), core.train_batches
+    keys, order, train = functools.partial(core.epoch_keys, n=n), shuffle.order_by, core.train_batches
     if vectorized:
-        order, train = jax.vmap(order), jax.vmap(train)
-    order, train = jax.jit(order), jax.jit(train, donate_argnums=0)
-    return lambda state, x, y, key: train(state, x, y, *order(key))
+        keys, order, train = jax.vmap(keys), jax.vmap(order), jax.vmap(train)
+    keys, order, train = jax.jit(keys), jax.jit(order), jax.jit(train, donate_argnums=0)
+
+    def epoch(state, x, y, key):
+        sort_keys, dropout_key = keys(key)
+        return train(state, x, y, order(sort_keys), dropout_key)
+
+    return epoch
 
 
 def make_core(model: nnx.Module, task, training, regularization, steps_per_epoch: int,
@@ -219,7 +228,7 @@ def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCall
         raise RunError("the training split is empty; lower data.validation_split or use more data")
     batch_size = min(training.batch_size, n_train)
     steps_per_epoch = math.ceil(n_train / batch_size)
-    place = placement(devices, batch_size)
+    place = placement(devices, training.batch_size, n_train)
     core, state = make_core(model, task, training.model_copy(update={"batch_size": batch_size}),
                             spec.regularization, steps_per_epoch,
                             augment if augment is not None else make_augment(training.augmentation), place)

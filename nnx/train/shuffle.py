@@ -6,6 +6,10 @@ comparator-driven sort took 33 ms of a 0.46 s MNIST epoch. NumPy sorts the same 
 millisecond, and on the CPU backend the host *is* the device, so there the sorts run as a
 `pure_callback`. The result is the same permutation, bit for bit, on every backend, so a run's
 data order (and every recorded result) does not depend on where it trained.
+
+The two halves are separate functions so that they can be compiled apart: JAX's persistent
+compilation cache keeps no program with a host callback, and the keys' program (threefry) takes
+0.2 s to compile, the sort's a few milliseconds.
 """
 
 from __future__ import annotations
@@ -22,21 +26,30 @@ def sort_rounds(n: int) -> int:
     return int(np.ceil(3 * np.log(max(1, n)) / np.log(_UINT32_MAX)))
 
 
-def permutation(key: jax.Array, n: int) -> jax.Array:
-    """A random permutation of range(n) as int32, equal to `jax.random.permutation(key, n)`."""
+def sort_keys(key: jax.Array, n: int) -> jax.Array:
+    """The (rounds, n) uint32 keys that jax.random.permutation(key, n) sorts by; n is static."""
     keys = []
     for _ in range(sort_rounds(n)):
         key, subkey = jax.random.split(key)
         keys.append(jax.random.bits(subkey, (n,), jnp.uint32))
-    if not keys:
-        return jnp.arange(n, dtype=jnp.int32)
-    keys = jnp.stack(keys)
+    return jnp.stack(keys) if keys else jnp.zeros((0, n), jnp.uint32)
+
+
+def order_by(keys: jax.Array) -> jax.Array:
+    """The int32 order of range(n) after a stable sort by each round of `keys` (rounds, n) in turn."""
+    if keys.shape[-2] == 0:
+        return jnp.arange(keys.shape[-1], dtype=jnp.int32)
 
     def on_host(keys):
-        result = jax.ShapeDtypeStruct((n,), jnp.int32)
+        result = jax.ShapeDtypeStruct(keys.shape[-1:], jnp.int32)
         return jax.pure_callback(_sort_on_host, result, keys, vmap_method="expand_dims")
 
     return jax.lax.platform_dependent(keys, cpu=on_host, default=_sort_on_device)
+
+
+def permutation(key: jax.Array, n: int) -> jax.Array:
+    """A random permutation of range(n) as int32, equal to `jax.random.permutation(key, n)`."""
+    return order_by(sort_keys(key, n))
 
 
 def _sort_on_device(keys):
