@@ -167,8 +167,9 @@ def _check_networks(specs: list[RunSpec], datasets, devices=None) -> None:
     and `--devices` is checked against the machine and each batch size."""
     from . import models
     from .params import abstract_model
+    from .train.devices import one_device
 
-    if devices not in (None, 1, "1"):
+    if not one_device(devices):
         grouped = [group[0].variant for group in _parallel_groups(specs) if len(group) > 1]
         if grouped:
             raise ConfigError(f"--devices {devices} and training.parallel_seeds (variant {grouped[0]}) do not "
@@ -191,10 +192,10 @@ def _check_networks(specs: list[RunSpec], datasets, devices=None) -> None:
 def _check_devices(spec: RunSpec, dataset, devices) -> None:
     """A --devices the machine or the batch size cannot serve is a usage error before anything is written."""
     from . import models
+    from .train.devices import one_device, placement
 
-    if devices in (None, 1, "1") or not models.is_network(spec.model):
+    if one_device(devices) or not models.is_network(spec.model):
         return
-    from .train.devices import placement
 
     placement(devices, spec.training.batch_size, len(dataset.x_train))
 

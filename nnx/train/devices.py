@@ -47,11 +47,16 @@ def _put_global(array, sharding: NamedSharding):
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
+def one_device(devices: int | str | None) -> bool:
+    """Whether a `--devices` value asks for plain single-device training (None: the flag not given)."""
+    return devices in (None, 1, "1")
+
+
 def placement(devices: int | str | None, batch_size: int, examples: int | None = None) -> Placement:
     """The placement for `--devices N|all` (None or 1: a single device). A training split of fewer
     `examples` than `batch_size` trains in batches of all of them, which must split too."""
     available = jax.devices()
-    if devices in (None, 1, "1"):
+    if one_device(devices):
         return Placement()
     n = len(available) if devices == "all" else int(devices)
     if n < 1 or n > len(available):
