@@ -296,6 +296,40 @@ def compare(paths, metrics, columns, fmt, plot, per_run, output_dir, debug):
         click.echo(compare_.render(comparison, fmt), nl=False)
 
 
+@cli.command()
+@click.argument("runs", nargs=-1, metavar="RUN_FOLDER...")
+@click.option("--output-dir", "-o", default="outputs", show_default=True, type=click.Path(file_okay=False),
+              help="Where the ensemble's run folder is written: OUTPUT_DIR/<experiment>/<time>-<variant>-ensemble/.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Folder with data files; searched before $NNX_DATA_DIR and ~/.cache/nnx.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "gpu", "tpu"]), default="auto", show_default=True,
+              help="Where to run the members.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def ensemble(runs, output_dir, data_dir, device, debug):
+    """Average the predictions of trained networks (e.g. one variant's seeds) and score the average.
+
+    Each RUN_FOLDER is a completed network run; all must share the data section. Regression
+    outputs are averaged, class probabilities for classifiers. The ensemble gets a run folder of
+    its own, and the table shows it beside its members (mean ± sd over them).
+
+    \b
+    Examples:
+      nnx train experiments/nyse.yaml --only nar_skip --set seeds=10
+      nnx ensemble outputs/nyse/*-nar_skip-seed*
+    """
+    from .report import err_console
+
+    _select_device(device)
+    _check_device(device)
+    from . import ensemble as ensemble_
+    from .compare import table_from_runs
+
+    result = ensemble_.ensemble(runs, output_dir=output_dir, data_dir=data_dir,
+                                progress=lambda text: err_console.print(f"scoring {text}", markup=False))
+    err_console.print(f"ensemble written to {result.folder}", markup=False)
+    _print_table(table_from_runs([*runs, result.folder], title="members and their ensemble"))
+
+
 def _width(console, renderable) -> int:
     return console.measure(renderable, options=console.options.update_width(100_000)).maximum
 

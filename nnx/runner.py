@@ -262,7 +262,11 @@ def _folder_to_resume(run_dir: str | Path):
     folder = RunFolder(Path(run_dir))
     if not (folder.path / "config.yaml").is_file():
         raise ConfigError(f"--resume {run_dir}: not a run folder (no config.yaml); give a folder under outputs/")
-    return folder, read_run(folder.path)
+    record = read_run(folder.path)
+    if isinstance(record.config, dict) and "ensemble" in record.config:
+        raise ConfigError(f"--resume {run_dir}: an ensemble (nnx ensemble) has nothing to train; "
+                          "resume its members, then run nnx ensemble again")
+    return folder, record
 
 
 def describe_resume(run_dir: str | Path) -> str:

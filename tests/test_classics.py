@@ -325,7 +325,11 @@ def test_end_of_train_table_shows_mae_and_r2_for_regression(tmp_path, capsys):
 def test_classic_experiment_files_validate():
     assert {r.variant for r in load_experiment(EXPERIMENTS / "hitters.yaml").runs} == {"network", "network_l1", "ols", "lasso"}
     runs = {r.variant: r for r in load_experiment(EXPERIMENTS / "nyse.yaml").runs}
-    assert set(runs) == {"ar", "ar_dow", "rnn", "rnn_islp", "nar", "nar_islp", "nar_long"}
+    assert set(runs) == {"ar", "ar_dow", "rnn", "rnn_islp", "nar", "nar_islp", "nar_long", "nar_skip"}
+    # nar_skip is nar_long with the linear skip and the 400 epochs validation chose.
+    skip, long = runs["nar_skip"], runs["nar_long"]
+    assert skip.model.linear_skip and not long.model.linear_skip and skip.training.epochs == 400
+    assert skip.model.model_dump(exclude={"linear_skip"}) == long.model.model_dump(exclude={"linear_skip"})
     assert runs["ar_dow"].data.day_of_week and runs["nar_islp"].model.hidden == [32]
     assert runs["nar_islp"].training.early_stopping is None and runs["nar"].training.early_stopping is not None
     # The _islp variants are the lab's PyTorch code: its epochs (NAR 20, RNN 200), init and RMSprop.

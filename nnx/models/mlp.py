@@ -27,7 +27,8 @@ class MLP(nnx.Module):
     """
 
     def __init__(self, in_features: int, hidden: list[int], outputs: int, *, activation: str = "relu",
-                 dropout: list[float] | None = None, input_dropout: float = 0.0, rngs: nnx.Rngs):
+                 dropout: list[float] | None = None, input_dropout: float = 0.0, linear_skip: bool = False,
+                 rngs: nnx.Rngs):
         dropout = dropout or [0.0] * len(hidden)
         sizes = [in_features, *hidden]
         # Glorot-uniform kernels, as Keras' Dense (the book's networks), rather than Flax's LeCun-normal.
@@ -36,20 +37,24 @@ class MLP(nnx.Module):
         self.hidden = nnx.List([dense(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
         self.dropout = nnx.List([Dropout(rate) for rate in dropout])
         self.out = dense(sizes[-1], outputs)
+        # The skip starts at zero, so the network starts as the plain MLP and the linear part grows
+        # only as far as the data asks (it sees the inputs before input dropout, as a linear model would).
+        self.skip = nnx.Linear(in_features, outputs, kernel_init=nnx.initializers.zeros, rngs=rngs) if linear_skip else None
         self.activation = activation
 
     def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
-        x = x.reshape(x.shape[0], -1)
+        inputs = x = x.reshape(x.shape[0], -1)
         x = self.input_dropout(x, deterministic=not train, rngs=rngs)
         act = ACTIVATIONS[self.activation]
         for dense, drop in zip(self.hidden, self.dropout):
             x = drop(act(dense(x)), deterministic=not train, rngs=rngs)
-        return self.out(x)
+        return self.out(x) if self.skip is None else self.out(x) + self.skip(inputs)
 
 
 def build_mlp(spec, info: DataInfo, rngs: nnx.Rngs) -> MLP:
     return MLP(math.prod(info.input_shape), list(spec.hidden), info.outputs, activation=spec.activation,
-               dropout=spec.dropout_rates, input_dropout=spec.input_dropout, rngs=rngs)
+               dropout=spec.dropout_rates, input_dropout=spec.input_dropout, linear_skip=spec.linear_skip,
+               rngs=rngs)
 
 
 def build_logistic(spec, info: DataInfo, rngs: nnx.Rngs) -> MLP:

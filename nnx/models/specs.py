@@ -49,6 +49,9 @@ class MLPSpec(HiddenLayers):
     type: Literal["mlp"]
     hidden: list[PositiveInt] = [256, 128]
     input_dropout: Rate = 0.0
+    linear_skip: bool = Field(False, description=(
+        "add a linear map from the inputs straight to the outputs, beside the hidden layers (a "
+        "wide-and-deep network; on lagged series, a linear AR model plus a non-linear correction)"))
     init: Init = "default"
 
 

@@ -1,0 +1,255 @@
+"""Average the predictions of trained networks (`nnx ensemble RUN...`): a seed ensemble.
+
+Networks trained from different seeds make partly independent errors, so the mean of their
+predictions usually scores better than a typical member. Each member is a completed run folder;
+its model is rebuilt from config.yaml and restored from its checkpoint, then run on the same
+data. Regression outputs are averaged; for classifiers the class probabilities are averaged
+(the ensemble's logits are their logarithm), so loss and accuracy mean what they mean for a run.
+
+The result is a run folder of its own, written only once every member has been scored, so an
+error or Ctrl-C leaves no folder behind; `nnx compare` shows it beside its members.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+SPLITS = ("validation", "test")
+
+
+@dataclass
+class Member:
+    path: Path
+    spec: object  # RunSpec
+    params: int
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # split -> model outputs
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class EnsembleResult:
+    folder: Path | None
+    summary: dict
+    members: list[Member]
+
+
+def combine(outputs: list[np.ndarray], task: str) -> np.ndarray:
+    """The ensemble's outputs, in the form its task's loss reads: the mean for regression, the
+    log of the mean probability for classification, the logit of the mean probability for binary."""
+    stacked = np.stack([np.asarray(o, np.float64) for o in outputs])
+    if task == "regression":
+        return stacked.mean(axis=0)
+    if task == "classification":
+        shifted = stacked - stacked.max(axis=-1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+        return np.log(np.maximum(probs.mean(axis=0), np.finfo(np.float64).tiny))
+    if task == "binary":
+        p = (1.0 / (1.0 + np.exp(-stacked))).mean(axis=0)
+        p = np.clip(p, 1e-12, 1 - 1e-12)  # a member certain of a class gives p = 1: keep the logit finite
+        return np.log(p) - np.log1p(-p)
+    raise ValueError(f"unknown task {task!r}")
+
+
+def score(outputs: np.ndarray, targets: np.ndarray, task) -> dict[str, float]:
+    """A task's metrics (train.tasks) of outputs against targets, every example weighted 1."""
+    from .train import tasks
+
+    outputs, targets = np.asarray(outputs, np.float32), np.asarray(targets)
+    return tasks.finalize(task, task.sums(outputs, targets, np.ones(len(targets), np.float32)))
+
+
+def predict(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs in evaluation mode, in batches of one compiled shape (the last padded)."""
+    import jax
+    from flax import nnx
+
+    from .train.loop import batch_for_eval
+
+    if len(x) == 0:
+        return np.zeros((0,), np.float32)
+    graphdef, state = nnx.split(model)
+    forward = jax.jit(lambda state, xb: nnx.merge(graphdef, state)(xb, train=False))
+    batches = batch_for_eval(x, np.zeros(len(x), np.float32), batch_size)
+    out = np.concatenate([np.asarray(forward(state, xb)) for xb in batches.x])
+    return out[: len(x)]
+
+
+def _fingerprint(x: np.ndarray, y: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for a in (x, y):
+        a = np.ascontiguousarray(a)
+        digest.update(str((a.shape, a.dtype)).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _check_member(path: Path):
+    """The member's RunSpec, if `path` is a completed network run with a saved model."""
+    from . import models
+    from .config import load_run_config
+    from .runs import is_run_folder, read_run
+
+    if not path.is_dir():
+        raise ConfigError(f"{path}: no such run folder")
+    if not is_run_folder(path):
+        inner = "; it holds run folders: give those, e.g. its */ folders" if any(
+            is_run_folder(p) for p in path.iterdir() if p.is_dir()) else ""
+        raise ConfigError(f"{path}: not a run folder (no config.yaml or summary.json){inner}")
+    record = read_run(path)
+    if isinstance(record.config, dict) and "ensemble" in record.config:
+        raise ConfigError(f"{path}: is an ensemble itself; give the runs it was made of")
+    if record.state != "completed":
+        raise ConfigError(f"{path}: the run is {record.state}, not completed; finish it "
+                          f"(nnx train --resume {path}) or leave it out")
+    spec = load_run_config(path / "config.yaml")
+    if not models.is_network(spec.model):
+        raise ConfigError(f"{path}: a {spec.model.type} model has no network to average; "
+                          "nnx ensemble takes network runs")
+    if not (path / "checkpoint").is_dir():
+        raise ConfigError(f"{path}: no saved model (checkpoint/ is missing); train the run again")
+    summary = record.summary if isinstance(record.summary, dict) else {}
+    return spec, summary.get("params") if isinstance(summary.get("params"), int) else 0
+
+
+def ensemble(paths, output_dir: str | Path = "outputs", data_dir=None, write: bool = True,
+             progress=lambda text: None) -> EnsembleResult:
+    """Score each run in `paths` and their ensemble on the members' validation and test data.
+
+    Every member must have the same data section (the test days or images must be the same); the
+    validation metrics are reported only when every member was validated on the same examples
+    (a random validation split differs by seed, and then each member has trained on the others'
+    validation examples).
+    """
+    from . import data
+    from .train import tasks
+    from .train.checkpoint import load_model
+
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise ConfigError("nnx ensemble needs at least two run folders, e.g. a variant's seeds: "
+                          "outputs/EXPERIMENT/*-VARIANT-seed*")
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise ConfigError("a run folder is given twice; give each member once")
+    members = [Member(p, *_check_member(p)) for p in paths]
+    first = members[0].spec
+    for m in members[1:]:
+        if m.spec.data != first.data:
+            raise ConfigError(f"{m.path}: its data section differs from {members[0].path}'s; an "
+                              "ensemble's members must be trained and scored on the same data")
+
+    started = time.perf_counter()
+    fingerprints: dict[str, set[str]] = {split: set() for split in SPLITS}
+    targets: dict[str, np.ndarray] = {}
+    task = None
+    for i, member in enumerate(members, 1):
+        progress(f"[{i}/{len(members)}] {member.path.name}")
+        dataset = data.load(member.spec.data, seed=member.spec.seed, data_dir=data_dir)
+        member_task = tasks.task_for(dataset.info.task, member.spec.training.loss)
+        if task is not None and member_task is not task:
+            raise ConfigError(f"{member.path}: trained on {member_task.loss_name}, the others on "
+                              f"{task.loss_name}; give members trained on the same loss")
+        task = member_task
+        model, _ = load_model(member.path)
+        for split, (x, y) in {"validation": (dataset.x_val, dataset.y_val), "test": (dataset.x_test, dataset.y_test)}.items():
+            if len(x) == 0:
+                continue
+            fingerprints[split].add(_fingerprint(x, y))
+            targets[split] = y
+            member.outputs[split] = predict(model, x)
+            member.metrics[split] = score(member.outputs[split], y, task)
+        del dataset, model
+
+    same = [s for s in SPLITS if len(fingerprints[s]) == 1 and all(s in m.outputs for m in members)]
+    if "test" not in same:
+        raise ConfigError("the members' test data differ (or one has none); an ensemble is scored on "
+                          "one test set")
+    scores = {s: score(combine([m.outputs[s] for m in members], task.name), targets[s], task) for s in same}
+    summary = _summary(members, scores, task, time.perf_counter() - started)
+    folder = _write(summary, members, output_dir) if write else None
+    if folder is not None:
+        summary["run"] = folder.name
+    return EnsembleResult(folder, summary, members)
+
+
+def _shared(values, default: str):
+    values = set(values)
+    return values.pop() if len(values) == 1 else default
+
+
+def _summary(members: list[Member], scores: dict, task, seconds: float) -> dict:
+    import jax
+
+    from . import __version__
+
+    experiment = _shared((m.spec.experiment for m in members), "ensemble")
+    variant = _shared((m.spec.variant for m in members), None)
+    model = _shared((m.spec.model.type for m in members), "mixed")
+    device = jax.devices()[0]
+    return {
+        "experiment": experiment,
+        "variant": f"{variant}-ensemble" if variant else "ensemble",
+        "seed": None,
+        "model": f"ensemble of {len(members)} {model}",
+        "task": task.name,
+        "params": sum(m.params for m in members),
+        "epochs": None,
+        "best_epoch": None,
+        "seconds": round(seconds, 3),
+        "validation": scores.get("validation", {}),
+        "test": scores["test"],
+        "members": [{"run": str(m.path), "seed": m.spec.seed, "validation": m.metrics.get("validation", {}),
+                     "test": m.metrics["test"]} for m in members],
+        "device": f"{device.platform}:{device.device_kind}",
+        "versions": {"nnx": __version__, "jax": jax.__version__},
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def shared_config(specs) -> dict:
+    """The config sections (data, model, training, ...) every spec has alike; seeds apart."""
+    dumps = [spec.model_dump(mode="json", exclude={"experiment", "variant", "seed"}) for spec in specs]
+    return {key: value for key, value in dumps[0].items() if all(d.get(key) == value for d in dumps[1:])}
+
+
+def _write(summary: dict, members: list[Member], output_dir) -> Path:
+    import yaml
+
+    from .runs import RunFolder, ensure_writable
+
+    ensure_writable(Path(output_dir), summary["experiment"])
+    folder = RunFolder.create(Path(output_dir), summary["experiment"], summary["variant"])
+    config = {
+        "experiment": summary["experiment"],
+        "variant": summary["variant"],
+        # The members' own settings where they all agree (compare then shows only what differs);
+        # which runs they are is in summary.json.
+        **shared_config([m.spec for m in members]),
+        "ensemble": {"size": len(members),
+                     "combine": "mean" if summary["task"] == "regression" else "mean probability"},
+    }
+    try:
+        folder.write_config(yaml.safe_dump(config, sort_keys=False))
+        folder.write_summary({**summary, "run": folder.path.name})
+        folder.set_status("completed")
+    except BaseException:  # a full disk or Ctrl-C mid-write: no half-written folder stays behind
+        shutil.rmtree(folder.path, ignore_errors=True)
+        raise
+    return folder.path
+
+
+def member_spread(members: list[Member], split: str, metric: str) -> tuple[float, float, float, float] | None:
+    """Mean, sd, min and max of a metric over the members (None if a member lacks it)."""
+    values = [m.metrics.get(split, {}).get(metric) for m in members]
+    if any(v is None for v in values):
+        return None
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return statistics.mean(values), sd, min(values), max(values)
