@@ -158,7 +158,11 @@ def ensemble(paths, output_dir: str | Path = "outputs", data_dir=None, write: bo
             raise ConfigError(f"{member.path}: trained on {member_task.loss_name}, the others on "
                               f"{task.loss_name}; give members trained on the same loss")
         task = member_task
-        model, _ = load_model(member.path)
+        try:
+            model, _ = load_model(member.path)
+        except Exception as e:  # a damaged or partial checkpoint: Orbax's own errors say little to a user
+            raise ConfigError(f"{member.path}: its saved model could not be read ({type(e).__name__}); "
+                              "train the run again, or leave it out") from e
         for split, (x, y) in {"validation": (dataset.x_val, dataset.y_val), "test": (dataset.x_test, dataset.y_test)}.items():
             if len(x) == 0:
                 continue
