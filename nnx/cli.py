@@ -298,15 +298,16 @@ def compare(paths, metrics, columns, fmt, plot, per_run, output_dir, debug):
 
 @cli.command()
 @click.argument("runs", nargs=-1, metavar="RUN_FOLDER...")
-@click.option("--output-dir", "-o", default="outputs", show_default=True, type=click.Path(file_okay=False),
-              help="Where the ensemble's run folder is written: OUTPUT_DIR/<experiment>/<time>-<variant>-ensemble/.")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False),
+              help="Where the ensemble's run folder is written: OUTPUT_DIR/<experiment>/<time>-<variant>-ensemble/ "
+                   "(default: the members' OUTPUT_DIR, so that it sits beside them).")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Folder with data files; searched before $NNX_DATA_DIR and ~/.cache/nnx.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu", "tpu"]), default="auto", show_default=True,
               help="Where to run the members.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def ensemble(runs, output_dir, data_dir, device, debug):
-    """Average the predictions of trained networks (e.g. one variant's seeds) and score the average.
+    """Average the predictions of trained networks, such as one variant's seeds, and score them.
 
     Each RUN_FOLDER is a completed network run; all must share the data section. Regression
     outputs are averaged, class probabilities for classifiers. The ensemble gets a run folder of
@@ -394,7 +395,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in argv
     try:
         cli.main(args=argv, prog_name="nnx", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort:  # Click's form of Ctrl-C
+        click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as e:
         e.show()

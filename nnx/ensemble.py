@@ -13,6 +13,7 @@ error or Ctrl-C leaves no folder behind; `nnx compare` shows it beside its membe
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import statistics
 import time
@@ -30,7 +31,9 @@ SPLITS = ("validation", "test")
 class Member:
     path: Path
     spec: object  # RunSpec
+    config: dict  # config.yaml as written (older runs lack newer keys)
     params: int
+    task: object  # train.tasks.Task
     outputs: dict[str, np.ndarray] = field(default_factory=dict)  # split -> model outputs
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -92,72 +95,107 @@ def _fingerprint(x: np.ndarray, y: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _check_member(path: Path):
-    """The member's RunSpec, if `path` is a completed network run with a saved model."""
+def _check_member(path: Path) -> Member:
+    """A completed network run with a saved model, checked before any member is scored."""
     from . import models
     from .config import load_run_config
     from .runs import is_run_folder, read_run
+    from .train import tasks
 
     if not path.is_dir():
         raise ConfigError(f"{path}: no such run folder")
     if not is_run_folder(path):
         inner = "; it holds run folders: give those, e.g. its */ folders" if any(
-            is_run_folder(p) for p in path.iterdir() if p.is_dir()) else ""
+            is_run_folder(p) or (p.is_dir() and any(is_run_folder(q) for q in p.iterdir()))
+            for p in path.iterdir() if p.is_dir()) else ""
         raise ConfigError(f"{path}: not a run folder (no config.yaml or summary.json){inner}")
     record = read_run(path)
-    if isinstance(record.config, dict) and "ensemble" in record.config:
+    summary = record.summary if isinstance(record.summary, dict) else {}
+    if (isinstance(record.config, dict) and "ensemble" in record.config) or "members" in summary:
         raise ConfigError(f"{path}: is an ensemble itself; give the runs it was made of")
+    if record.problems:
+        raise ConfigError(f"{path}: {record.problems[0]}; train the run again, or leave it out")
+    if record.state == "running":
+        raise ConfigError(f"{path}: the run is still running; wait for it to finish, or leave it out")
     if record.state != "completed":
         raise ConfigError(f"{path}: the run is {record.state}, not completed; finish it "
                           f"(nnx train --resume {path}) or leave it out")
+    if not isinstance(record.config, dict):
+        raise ConfigError(f"{path}: no config.yaml, so its model cannot be rebuilt; train the run again")
     spec = load_run_config(path / "config.yaml")
     if not models.is_network(spec.model):
         raise ConfigError(f"{path}: a {spec.model.type} model has no network to average; "
                           "nnx ensemble takes network runs")
     if not (path / "checkpoint").is_dir():
         raise ConfigError(f"{path}: no saved model (checkpoint/ is missing); train the run again")
-    summary = record.summary if isinstance(record.summary, dict) else {}
-    return spec, summary.get("params") if isinstance(summary.get("params"), int) else 0
+    info = summary.get("data_info")
+    if not isinstance(info, dict) or info.get("task") not in tasks.TASKS:
+        raise ConfigError(f"{path}: summary.json has no data_info (the data's shape and task), so its "
+                          "model cannot be rebuilt; train the run again")
+    params = summary.get("params") if isinstance(summary.get("params"), int) else 0
+    return Member(path, spec, record.config, params, tasks.task_for(info["task"], spec.training.loss))
 
 
-def ensemble(paths, output_dir: str | Path = "outputs", data_dir=None, write: bool = True,
+def check_members(paths) -> list[Member]:
+    """Every member checked, and checked against the others, before any is scored."""
+    paths = [Path(p) for p in paths]
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise ConfigError("a run folder is given twice; give each member once")
+    members = [_check_member(p) for p in paths]
+    if len(members) < 2:
+        raise ConfigError("nnx ensemble needs at least two run folders, e.g. a variant's seeds: "
+                          "outputs/EXPERIMENT/*-VARIANT-seed*")
+    first = members[0]
+    seen: dict[str, Path] = {}
+    for m in members:
+        if m.spec.data != first.spec.data:
+            raise ConfigError(f"{m.path}: its data section differs from {first.path}'s; an "
+                              "ensemble's members must be trained and scored on the same data")
+        if m.task is not first.task:
+            raise ConfigError(f"{m.path}: trained on {m.task.loss_name}, {first.path} on "
+                              f"{first.task.loss_name}; give members trained on the same loss")
+        # Same config and seed: the same weights (training is deterministic), counted twice.
+        same = json.dumps(m.spec.model_dump(mode="json", exclude={"experiment", "variant"}), sort_keys=True)
+        if same in seen:
+            raise ConfigError(f"{m.path}: the same run as {seen[same]} (same config and seed); "
+                              "give each member once")
+        seen[same] = m.path
+    return members
+
+
+def default_output_dir(paths) -> Path:
+    """Where the members' experiments are (OUTPUT_DIR/<experiment>/<run>), if they share it."""
+    roots = {Path(p).resolve().parent.parent for p in paths}
+    return roots.pop() if len(roots) == 1 else Path("outputs")
+
+
+def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: bool = True,
              progress=lambda text: None) -> EnsembleResult:
     """Score each run in `paths` and their ensemble on the members' validation and test data.
 
     Every member must have the same data section (the test days or images must be the same); the
     validation metrics are reported only when every member was validated on the same examples
     (a random validation split differs by seed, and then each member has trained on the others'
-    validation examples).
+    validation examples). The ensemble's folder goes to `output_dir`, by default beside the
+    members' experiment folder.
     """
     from . import data
-    from .train import tasks
+    from .runs import ensure_writable
     from .train.checkpoint import load_model
 
-    paths = [Path(p) for p in paths]
-    if len(paths) < 2:
-        raise ConfigError("nnx ensemble needs at least two run folders, e.g. a variant's seeds: "
-                          "outputs/EXPERIMENT/*-VARIANT-seed*")
-    if len({p.resolve() for p in paths}) < len(paths):
-        raise ConfigError("a run folder is given twice; give each member once")
-    members = [Member(p, *_check_member(p)) for p in paths]
-    first = members[0].spec
-    for m in members[1:]:
-        if m.spec.data != first.data:
-            raise ConfigError(f"{m.path}: its data section differs from {members[0].path}'s; an "
-                              "ensemble's members must be trained and scored on the same data")
+    members = check_members(paths)
+    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(paths)
+    experiment = _shared((m.spec.experiment for m in members), "ensemble")
+    if write:  # before minutes of scoring, not after
+        ensure_writable(output_dir, experiment)
+    task = members[0].task
 
     started = time.perf_counter()
     fingerprints: dict[str, set[str]] = {split: set() for split in SPLITS}
     targets: dict[str, np.ndarray] = {}
-    task = None
     for i, member in enumerate(members, 1):
         progress(f"[{i}/{len(members)}] {member.path.name}")
         dataset = data.load(member.spec.data, seed=member.spec.seed, data_dir=data_dir)
-        member_task = tasks.task_for(dataset.info.task, member.spec.training.loss)
-        if task is not None and member_task is not task:
-            raise ConfigError(f"{member.path}: trained on {member_task.loss_name}, the others on "
-                              f"{task.loss_name}; give members trained on the same loss")
-        task = member_task
         try:
             model, _ = load_model(member.path)
         except Exception as e:  # a damaged or partial checkpoint: Orbax's own errors say little to a user
@@ -210,7 +248,7 @@ def _summary(members: list[Member], scores: dict, task, seconds: float) -> dict:
         "seconds": round(seconds, 3),
         "validation": scores.get("validation", {}),
         "test": scores["test"],
-        "members": [{"run": str(m.path), "seed": m.spec.seed, "validation": m.metrics.get("validation", {}),
+        "members": [{"run": str(m.path.resolve()), "seed": m.spec.seed, "validation": m.metrics.get("validation", {}),
                      "test": m.metrics["test"]} for m in members],
         "device": f"{device.platform}:{device.device_kind}",
         "versions": {"nnx": __version__, "jax": jax.__version__},
@@ -218,25 +256,35 @@ def _summary(members: list[Member], scores: dict, task, seconds: float) -> dict:
     }
 
 
-def shared_config(specs) -> dict:
-    """The config sections (data, model, training, ...) every spec has alike; seeds apart."""
-    dumps = [spec.model_dump(mode="json", exclude={"experiment", "variant", "seed"}) for spec in specs]
-    return {key: value for key, value in dumps[0].items() if all(d.get(key) == value for d in dumps[1:])}
+def shared_config(configs: list[dict]) -> dict:
+    """The config keys (data.lags, model.hidden, ...) every member's config.yaml has alike, nested
+    again; the seed and the run's names apart. `nnx compare` then shows only what differs."""
+    from .config import flatten
+
+    flat = [flatten({k: v for k, v in c.items() if k not in ("experiment", "variant", "seed")}) for c in configs]
+    shared: dict = {}
+    for key, value in flat[0].items():
+        if all(key in f and f[key] == value for f in flat[1:]):
+            node = shared
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+    return shared
 
 
 def _write(summary: dict, members: list[Member], output_dir) -> Path:
     import yaml
 
-    from .runs import RunFolder, ensure_writable
+    from .runs import RunFolder
 
-    ensure_writable(Path(output_dir), summary["experiment"])
     folder = RunFolder.create(Path(output_dir), summary["experiment"], summary["variant"])
     config = {
         "experiment": summary["experiment"],
         "variant": summary["variant"],
         # The members' own settings where they all agree (compare then shows only what differs);
         # which runs they are is in summary.json.
-        **shared_config([m.spec for m in members]),
+        **shared_config([m.config for m in members]),
         "ensemble": {"size": len(members),
                      "combine": "mean" if summary["task"] == "regression" else "mean probability"},
     }

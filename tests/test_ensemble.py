@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from flax import nnx
 
 from nnx.compare import read_one
-from nnx.ensemble import combine, predict, score
+from nnx.ensemble import combine, predict, score, shared_config
 from nnx.models.mlp import MLP
 from nnx.train import tasks
 
@@ -92,10 +96,9 @@ def test_linear_skip_starts_at_zero_and_adds_a_linear_map_of_the_inputs():
     np.testing.assert_allclose(skip(x), plain(x), rtol=1e-6)  # the same network at the start
     kernel = np.arange(6, dtype=np.float32)[:, None] / 10
     skip.skip.kernel[...] = kernel
-    skip.skip.bias[...] = np.array([0.5], np.float32)
-    np.testing.assert_allclose(skip(x), plain(x) + x @ kernel + 0.5, rtol=1e-5, atol=1e-6)
-    count = lambda m: sum(a.size for a in __import__("jax").tree.leaves(nnx.state(m, nnx.Param)))  # noqa: E731
-    assert count(skip) - count(plain) == 6 + 1
+    np.testing.assert_allclose(skip(x), plain(x) + x @ kernel, rtol=1e-5, atol=1e-6)
+    count = lambda m: sum(a.size for a in jax.tree.leaves(nnx.state(m, nnx.Param)))  # noqa: E731
+    assert count(skip) - count(plain) == 6  # a kernel only: the output layer's bias is the intercept
 
 
 def test_predict_pads_the_last_batch_and_returns_every_row():
@@ -111,7 +114,7 @@ def test_predict_pads_the_last_batch_and_returns_every_row():
 def test_ensemble_of_seeds_writes_a_run_folder_that_compare_shows(tmp_path, capsys):
     members = _train(tmp_path, capsys, NYSE)
     assert len(members) == 3
-    code, out, err = run_cli(["ensemble", *members, "-o", tmp_path / "out"], capsys)
+    code, out, err = run_cli(["ensemble", *members], capsys)  # by default, beside its members
     assert code == 0, err
     (folder,) = [p for p in _runs(tmp_path / "out") if p not in members]
     summary = json.loads((folder / "summary.json").read_text())
@@ -144,6 +147,29 @@ def test_classifier_seeds_with_random_validation_splits_report_test_only(tmp_pat
     assert summary["validation"] == {} and 0.5 < summary["test"]["accuracy"] <= 1.0
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, list[Path]]:
+    """Runs trained once for the bad-input cases: two seeds, one on other data, one estimator."""
+    from nnx.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    texts = {
+        "seeds": NYSE.replace("seeds: 3", "seeds: 2"),
+        "other_data": NYSE.replace("seeds: 3", "seeds: 1").replace("day_of_week: true", "day_of_week: false"),
+        "estimator": NYSE.replace("seeds: 3", "seeds: 1").replace(
+            "model: {type: mlp, hidden: [8], dropout: 0.5, linear_skip: true}", "model: {type: linear_regression}"),
+    }
+    runs = {}
+    for name, text in texts.items():
+        out = root / name
+        try:
+            main(["train", str(write_experiment(root / f"{name}.yaml", text)), "-o", str(out), "-q"])
+        except SystemExit as e:
+            assert e.code in (0, None)
+        runs[name] = _runs(out)
+    return runs
+
+
 @pytest.mark.parametrize("case, fragment", [
     ("one", "at least two"),
     ("twice", "given twice"),
@@ -153,30 +179,61 @@ def test_classifier_seeds_with_random_validation_splits_report_test_only(tmp_pat
     ("estimator", "no network to average"),
     ("unfinished", "not completed"),
     ("ensemble", "ensemble itself"),
+    ("damaged_model", "could not be read"),
+    ("copy", "the same run as"),
+    ("no_config", "no config.yaml"),
+    ("bad_summary", "summary.json"),
+    ("running", "still running"),
+    ("lone_experiment_folder", "give those"),
+    ("output_is_a_file", "output"),
 ])
-def test_bad_members_are_one_line_errors_and_write_nothing(tmp_path, capsys, case, fragment):
-    members = _train(tmp_path, capsys, NYSE.replace("seeds: 3", "seeds: 2"))
+def test_bad_members_are_one_line_errors_and_write_nothing(tmp_path, capsys, trained, case, fragment):
+    members = trained["seeds"]
     args = {
         "one": members[:1],
         "twice": [members[0], members[0]],
         "not_a_run": [members[0], tmp_path],
         "experiment_folder": [members[0], members[0].parent],
+        "other_data": [members[0], *trained["other_data"]],
+        "estimator": [members[0], *trained["estimator"]],
     }.get(case)
-    if case == "other_data":
-        args = [members[0], *_train(tmp_path, capsys, NYSE.replace("day_of_week: true", "day_of_week: false"), "o.yaml")[:1]]
-    if case == "estimator":
-        args = [members[0], *_train(tmp_path, capsys, NYSE.replace(
-            "model: {type: mlp, hidden: [8], dropout: 0.5, linear_skip: true}", "model: {type: linear_regression}"),
-            "l.yaml")[:1]]
-    if case == "unfinished":
-        (members[1] / "summary.json").unlink()
-        (members[1] / "status.json").write_text(json.dumps({"status": "interrupted"}))
-        args = members
+    if case in ("unfinished", "damaged_model", "copy", "no_config", "bad_summary", "running"):
+        broken = tmp_path / "copy" / members[1].name  # a damaged copy; the shared runs stay intact
+        shutil.copytree(members[0] if case == "copy" else members[1], broken)
+        if case in ("unfinished", "running"):
+            (broken / "summary.json").unlink()
+            status = {"status": "interrupted"} if case == "unfinished" else \
+                {"status": "running", "pid": os.getpid(), "host": socket.gethostname()}
+            (broken / "status.json").write_text(json.dumps(status))
+        elif case == "damaged_model":
+            shutil.rmtree(broken / "checkpoint" / "model")
+            (broken / "checkpoint" / "model").mkdir()
+        elif case == "no_config":
+            (broken / "config.yaml").unlink()
+        elif case == "bad_summary":
+            (broken / "summary.json").write_text("{")
+        args = [members[0], broken]
+    if case == "lone_experiment_folder":
+        args = [members[0].parent]
+    output = tmp_path / "out"
+    if case == "output_is_a_file":
+        args, output = members, tmp_path / "file" / "sub"
+        output.parent.write_text("")
     if case == "ensemble":
-        assert run_cli(["ensemble", *members, "-o", tmp_path / "out"], capsys)[0] == 0
-        args = [members[0], next(p for p in _runs(tmp_path / "out") if p.name.endswith("-ensemble"))]
-    before = _runs(tmp_path / "out")
-    code, out, err = run_cli(["ensemble", *args, "-o", tmp_path / "out"], capsys)
+        assert run_cli(["ensemble", *members, "-o", tmp_path / "made"], capsys)[0] == 0
+        args = [members[0], *_runs(tmp_path / "made")]
+    code, out, err = run_cli(["ensemble", *args, "-o", output], capsys)
     assert code == 2 and fragment in err, err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert _runs(tmp_path / "out") == before
+    # One line, and before any member is scored (minutes, for a large network); a damaged model
+    # shows only when it is read.
+    lines = [line for line in err.strip().splitlines() if not line.startswith("scoring")]
+    assert "Traceback" not in err and len(lines) == 1
+    assert case == "damaged_model" or "scoring" not in err
+    assert not (tmp_path / "out").exists() or _runs(tmp_path / "out") == []
+
+
+def test_shared_config_keeps_the_keys_every_member_agrees_on():
+    configs = [{"seed": 0, "model": {"hidden": [8], "dropout": 0.5}, "data": {"lags": 5}},
+               {"seed": 1, "model": {"hidden": [8], "dropout": 0.3}, "data": {"lags": 5}},
+               {"seed": 2, "model": {"hidden": [8]}, "data": {"lags": 5}}]
+    assert shared_config(configs) == {"model": {"hidden": [8]}, "data": {"lags": 5}}

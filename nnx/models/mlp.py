@@ -38,8 +38,10 @@ class MLP(nnx.Module):
         self.dropout = nnx.List([Dropout(rate) for rate in dropout])
         self.out = dense(sizes[-1], outputs)
         # The skip starts at zero, so the network starts as the plain MLP and the linear part grows
-        # only as far as the data asks (it sees the inputs before input dropout, as a linear model would).
-        self.skip = nnx.Linear(in_features, outputs, kernel_init=nnx.initializers.zeros, rngs=rngs) if linear_skip else None
+        # only as far as the data asks (it sees the inputs before input dropout, as a linear model
+        # would). No bias of its own: the output layer's is the model's intercept.
+        self.skip = nnx.Linear(in_features, outputs, use_bias=False, kernel_init=nnx.initializers.zeros,
+                               rngs=rngs) if linear_skip else None
         self.activation = activation
 
     def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
