@@ -324,9 +324,14 @@ def ensemble(runs, output_dir, data_dir, device, debug):
     _check_device(device)
     from . import ensemble as ensemble_
     from .compare import table_from_runs
+    from .report import ConsoleReporter
+    from .runner import InterruptFlag
 
-    result = ensemble_.ensemble(runs, output_dir=output_dir, data_dir=data_dir,
-                                progress=lambda text: err_console.print(f"scoring {text}", markup=False))
+    # Ctrl-C is caught as a flag and acted on between members: raised anywhere, it can land in
+    # one of JAX's garbage-collection callbacks, where Python ignores it.
+    with InterruptFlag(ConsoleReporter(), "Ctrl-C: stopping after this member; nothing will be written") as stop:
+        result = ensemble_.ensemble(runs, output_dir=output_dir, data_dir=data_dir, should_stop=stop,
+                                    progress=lambda text: err_console.print(f"scoring {text}", markup=False))
     err_console.print(f"ensemble written to {result.folder}", markup=False)
     _print_table(table_from_runs([*runs, result.folder], title="members and their ensemble"))
 

@@ -170,14 +170,15 @@ def default_output_dir(paths) -> Path:
 
 
 def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: bool = True,
-             progress=lambda text: None) -> EnsembleResult:
+             progress=lambda text: None, should_stop=lambda: False) -> EnsembleResult:
     """Score each run in `paths` and their ensemble on the members' validation and test data.
 
     Every member must have the same data section (the test days or images must be the same); the
     validation metrics are reported only when every member was validated on the same examples
     (a random validation split differs by seed, and then each member has trained on the others'
     validation examples). The ensemble's folder goes to `output_dir`, by default beside the
-    members' experiment folder.
+    members' experiment folder. `should_stop` (Ctrl-C) is polled after each member: the work then
+    ends with KeyboardInterrupt, before anything is written.
     """
     from . import data
     from .runs import ensure_writable
@@ -209,6 +210,8 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
             member.outputs[split] = predict(model, x)
             member.metrics[split] = score(member.outputs[split], y, task)
         del dataset, model
+        if should_stop():
+            raise KeyboardInterrupt
 
     same = [s for s in SPLITS if len(fingerprints[s]) == 1 and all(s in m.outputs for m in members)]
     if "test" not in same:

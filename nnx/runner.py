@@ -362,8 +362,9 @@ def _truncate_metrics(folder: RunFolder, last_epoch: int) -> None:
 class InterruptFlag:
     """Ctrl-C once: finish the epoch, save, stop. Ctrl-C twice: stop at once (KeyboardInterrupt)."""
 
-    def __init__(self, reporter: Reporter):
-        self.reporter, self.requested, self._previous = reporter, False, None
+    def __init__(self, reporter: Reporter,
+                 message: str = "Ctrl-C: finishing this epoch and saving; press Ctrl-C again to stop at once"):
+        self.reporter, self.message, self.requested, self._previous = reporter, message, False, None
 
     def __enter__(self) -> InterruptFlag:
         import signal
@@ -380,7 +381,7 @@ class InterruptFlag:
             raise KeyboardInterrupt
         self.requested = True
         signal.signal(signal.SIGINT, self._second)
-        self.reporter.message("Ctrl-C: finishing this epoch and saving; press Ctrl-C again to stop at once")
+        self.reporter.message(self.message)
 
     def _second(self, signum, frame) -> None:
         raise KeyboardInterrupt

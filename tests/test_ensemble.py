@@ -237,3 +237,17 @@ def test_shared_config_keeps_the_keys_every_member_agrees_on():
                {"seed": 1, "model": {"hidden": [8], "dropout": 0.3}, "data": {"lags": 5}},
                {"seed": 2, "model": {"hidden": [8]}, "data": {"lags": 5}}]
     assert shared_config(configs) == {"model": {"hidden": [8]}, "data": {"lags": 5}}
+
+
+def test_ctrl_c_between_members_writes_nothing(tmp_path, trained):
+    from nnx.ensemble import ensemble
+
+    polls = []
+
+    def stop_after_first():
+        polls.append(1)
+        return True
+
+    with pytest.raises(KeyboardInterrupt):
+        ensemble(trained["seeds"], output_dir=tmp_path / "out", should_stop=stop_after_first)
+    assert polls == [1] and _runs(tmp_path / "out") == []
