@@ -32,6 +32,11 @@ def write_idx(path: Path, array: np.ndarray, magic: int | None = None, compress:
     return path
 
 
+def run_folders(out: Path) -> list[Path]:
+    """The run folders under an output folder (OUTPUT/<experiment>/<run>), sorted."""
+    return sorted(p for p in out.glob("*/*") if p.is_dir())
+
+
 def write_experiment(path: Path, text: str) -> Path:
     path.write_text(text)
     return path

@@ -7,11 +7,7 @@ import pytest
 import yaml
 
 from .conftest import EXPERIMENTS
-from .helpers import QUICK, run_cli, write_experiment
-
-
-def run_folders(out):
-    return sorted(p for p in out.glob("*/*") if p.is_dir())
+from .helpers import QUICK, run_cli, run_folders, write_experiment
 
 
 def test_help_and_version(capsys):

@@ -18,7 +18,7 @@ from nnx.ensemble import combine, predict, score, shared_config
 from nnx.models.mlp import MLP
 from nnx.train import tasks
 
-from .helpers import run_cli, write_experiment
+from .helpers import QUICK, run_cli, run_folders, write_experiment
 
 NYSE = """
 name: ens
@@ -28,25 +28,15 @@ model: {type: mlp, hidden: [8], dropout: 0.5, linear_skip: true}
 training: {epochs: 3, batch_size: 64, optimizer: {name: rmsprop, learning_rate: 0.001}}
 """
 
-DIGITS = """
-name: ensd
-seeds: 2
-data: {name: digits, validation_split: 0.2}
-model: {type: mlp, hidden: [16], dropout: 0.1}
-training: {epochs: 2, batch_size: 64, optimizer: {name: adam, learning_rate: 0.003}}
-"""
-
-
-def _runs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*/*") if p.is_dir())
+DIGITS = QUICK + "seeds: 2\n"  # a classifier, each seed with its own random validation split
 
 
 def _train(tmp_path, capsys, text: str, name: str = "e.yaml") -> list[Path]:
     out = tmp_path / "out"
-    before = set(_runs(out)) if out.exists() else set()
+    before = set(run_folders(out)) if out.exists() else set()
     code, _, err = run_cli(["train", write_experiment(tmp_path / name, text), "-o", out, "-q"], capsys)
     assert code == 0, err
-    return sorted(set(_runs(out)) - before)
+    return sorted(set(run_folders(out)) - before)
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,7 +106,7 @@ def test_ensemble_of_seeds_writes_a_run_folder_that_compare_shows(tmp_path, caps
     assert len(members) == 3
     code, out, err = run_cli(["ensemble", *members], capsys)  # by default, beside its members
     assert code == 0, err
-    (folder,) = [p for p in _runs(tmp_path / "out") if p not in members]
+    (folder,) = [p for p in run_folders(tmp_path / "out") if p not in members]
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["variant"] == "default-ensemble" and summary["model"] == "ensemble of 3 mlp"
     assert json.loads((folder / "status.json").read_text())["status"] == "completed"
@@ -141,7 +131,7 @@ def test_classifier_seeds_with_random_validation_splits_report_test_only(tmp_pat
     members = _train(tmp_path, capsys, DIGITS)
     code, _, err = run_cli(["ensemble", *members, "-o", tmp_path / "out"], capsys)
     assert code == 0, err
-    (folder,) = [p for p in _runs(tmp_path / "out") if p not in members]
+    (folder,) = [p for p in run_folders(tmp_path / "out") if p not in members]
     summary = json.loads((folder / "summary.json").read_text())
     # Each seed drew its own validation examples: no shared validation set to score.
     assert summary["validation"] == {} and 0.5 < summary["test"]["accuracy"] <= 1.0
@@ -166,7 +156,7 @@ def trained(tmp_path_factory) -> dict[str, list[Path]]:
             main(["train", str(write_experiment(root / f"{name}.yaml", text)), "-o", str(out), "-q"])
         except SystemExit as e:
             assert e.code in (0, None)
-        runs[name] = _runs(out)
+        runs[name] = run_folders(out)
     return runs
 
 
@@ -221,7 +211,7 @@ def test_bad_members_are_one_line_errors_and_write_nothing(tmp_path, capsys, tra
         output.parent.write_text("")
     if case == "ensemble":
         assert run_cli(["ensemble", *members, "-o", tmp_path / "made"], capsys)[0] == 0
-        args = [members[0], *_runs(tmp_path / "made")]
+        args = [members[0], *run_folders(tmp_path / "made")]
     code, out, err = run_cli(["ensemble", *args, "-o", output], capsys)
     assert code == 2 and fragment in err, err
     # One line, and before any member is scored (minutes, for a large network); a damaged model
@@ -229,7 +219,7 @@ def test_bad_members_are_one_line_errors_and_write_nothing(tmp_path, capsys, tra
     lines = [line for line in err.strip().splitlines() if not line.startswith("scoring")]
     assert "Traceback" not in err and len(lines) == 1
     assert case == "damaged_model" or "scoring" not in err
-    assert not (tmp_path / "out").exists() or _runs(tmp_path / "out") == []
+    assert not (tmp_path / "out").exists() or run_folders(tmp_path / "out") == []
 
 
 def test_shared_config_keeps_the_keys_every_member_agrees_on():
@@ -250,4 +240,4 @@ def test_ctrl_c_between_members_writes_nothing(tmp_path, trained):
 
     with pytest.raises(KeyboardInterrupt):
         ensemble(trained["seeds"], output_dir=tmp_path / "out", should_stop=stop_after_first)
-    assert polls == [1] and _runs(tmp_path / "out") == []
+    assert polls == [1] and run_folders(tmp_path / "out") == []
