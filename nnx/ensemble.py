@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,12 +298,3 @@ def _write(summary: dict, members: list[Member], output_dir) -> Path:
         shutil.rmtree(folder.path, ignore_errors=True)
         raise
     return folder.path
-
-
-def member_spread(members: list[Member], split: str, metric: str) -> tuple[float, float, float, float] | None:
-    """Mean, sd, min and max of a metric over the members (None if a member lacks it)."""
-    values = [m.metrics.get(split, {}).get(metric) for m in members]
-    if any(v is None for v in values):
-        return None
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return statistics.mean(values), sd, min(values), max(values)
