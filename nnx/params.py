@@ -461,6 +461,7 @@ def _info_for_model(spec, input_shape, classes, vocab_size):
 def _from_experiment(path, input_shape, classes, vocab_size, variant) -> Target:
     import dataclasses
 
+    from . import models
     from .config import load_experiment
     from .data import info_for
     from .data.base import DataInfo
@@ -471,6 +472,10 @@ def _from_experiment(path, input_shape, classes, vocab_size, variant) -> Target:
         raise ConfigError(f"--variant {variant}: no such variant in {path}; the variants are "
                           f"{', '.join(experiment.variants)}")
     run = runs[0]
+    networks = [r.variant for r in experiment.runs if r.seed == run.seed and models.is_network(r.model)]
+    if not variant and not models.is_network(run.model) and networks:
+        raise ConfigError(f"{path}: its first variant, '{run.variant}', is a closed-form {run.model.type}; "
+                          f"count a network variant with --variant ({', '.join(networks)})")
     notes = []
     if len(experiment.variants) > 1 and not variant:
         notes.append(f"variant '{run.variant}' (the first of {', '.join(experiment.variants)}; "

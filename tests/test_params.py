@@ -312,6 +312,13 @@ def test_experiment_variants(tmp_path, capsys):
     assert code == 2 and "small, wide" in err
 
 
+def test_an_experiment_whose_first_variant_is_closed_form_names_its_networks(capsys):
+    code, _, err = run_cli(capsys, str(EXPERIMENTS / "nyse.yaml"))
+    assert code == 2 and "--variant (rnn, " in err and "nar_skip" in err and "ar_dow" not in err
+    skip = json.loads(run_cli(capsys, str(EXPERIMENTS / "nyse.yaml"), "--variant", "nar_skip", "--format", "json")[1])
+    assert skip["total"] == (20 * 32 + 32) + (32 + 1) + 20  # hidden, output, and the skip's kernel
+
+
 def test_experiment_files_of_every_data_set_are_counted_without_loading_data(capsys, tmp_path, monkeypatch):
     from .helpers import run_cli
 
