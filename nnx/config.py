@@ -214,10 +214,10 @@ def parse_experiment(
         allowed = ["data", "model", "training", "regularization"]
         if len(variant) > MAX_NAME:
             raise ConfigError(_where(source, lines, ("variants", variant))
-                              + f"variants.{variant[:20]}...: a name of {len(variant)} characters; use at most {MAX_NAME}")
+                              + f"variants.{_key_text(variant[:20])}...: a name of {len(variant)} characters; use at most {MAX_NAME}")
         for key in sorted(set(override) - set(allowed)):
             raise ConfigError(_where(source, lines, ("variants", variant, key))
-                              + f"variants.{variant}.{key}: unknown key; a variant overrides "
+                              + f"variants.{_key_text(variant)}.{_key_text(key)}: unknown key; a variant overrides "
                               + ", ".join(allowed) + _did_you_mean(key, allowed))
         for section, tag in (("model", "type"), ("data", "name")):
             # A variant that changes the model type or the data set replaces that section whole:
@@ -302,7 +302,7 @@ def _record_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int], source:
         for key_node, value_node in node.value:
             key = key_node.value
             if key in seen:
-                raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key '{key}'; "
+                raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}; "
                                   "keep only one of them")
             seen.add(key)
             lines[path + (key,)] = key_node.start_mark.line + 1

@@ -371,3 +371,11 @@ def test_cli_trains_a_cnn_with_augmentation(tmp_path, capsys):
     assert code == 0, err
     summary = next((tmp_path / "out" / "cnn_digits").glob("*/summary.json")).read_text()
     assert '"test"' in summary and '"accuracy"' in summary
+
+
+@pytest.mark.parametrize("preset", ["[]", "{a: 1}", "book"])
+def test_a_preset_that_is_not_a_preset_name_is_a_config_error(preset):
+    # A list or mapping used to reach a dict lookup and fail with TypeError (found by the
+    # property test of tests/test_config_properties.py).
+    with pytest.raises(ConfigError, match="model.preset"):
+        parse_experiment(f"data: {{name: cifar100}}\nmodel: {{type: cnn, preset: {preset}}}\n")

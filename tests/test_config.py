@@ -97,6 +97,13 @@ def test_duplicate_keys_are_refused():
     assert "duplicate key 'model'" in error_of(BASE + "model: {type: logistic}\n")
 
 
+def test_a_key_with_a_line_break_is_quoted_so_the_error_stays_one_line():
+    # Found by the property test (tests/test_config_properties.py): the raw key split the message.
+    msg = error_of(BASE + 'variants:\n  wide:\n    "a\\nb": 1\n')
+    assert "variants.wide.'a\\nb': unknown key" in msg and "\n" not in msg
+    assert "\n" not in error_of(BASE + '"x\\ny": 1\n"x\\ny": 2\n')
+
+
 def test_variant_error_points_at_the_variant_line():
     msg = error_of(BASE + "variants:\n  wide:\n    model: {hiden: [64]}\n")
     assert msg.startswith("x.yaml:11: model.hiden: unknown key (did you mean 'hidden'?)")

@@ -203,7 +203,8 @@ class CNNSpec(Strict):
     @model_validator(mode="before")
     @classmethod
     def _fill_preset(cls, data):
-        if isinstance(data, dict) and data.get("preset") in CNN_PRESETS:
+        # A preset that is not a name (a list, a mapping) is left to the field's own type error.
+        if isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in CNN_PRESETS:
             data = {**CNN_PRESETS[data["preset"]], **data}
         return data
 
