@@ -217,7 +217,7 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
         raise ConfigError("the members' test data differ (or one has none); an ensemble is scored on "
                           "one test set")
     scores = {s: score(combine([m.outputs[s] for m in members], task.name), targets[s], task) for s in same}
-    summary = _summary(members, scores, task, time.perf_counter() - started)
+    summary = _summary(members, experiment, scores, task, time.perf_counter() - started)
     folder = _write(summary, members, output_dir) if write else None
     if folder is not None:
         summary["run"] = folder.name
@@ -229,12 +229,11 @@ def _shared(values, default: str):
     return values.pop() if len(values) == 1 else default
 
 
-def _summary(members: list[Member], scores: dict, task, seconds: float) -> dict:
+def _summary(members: list[Member], experiment: str, scores: dict, task, seconds: float) -> dict:
     import jax
 
     from . import __version__
 
-    experiment = _shared((m.spec.experiment for m in members), "ensemble")
     variant = _shared((m.spec.variant for m in members), None)
     model = _shared((m.spec.model.type for m in members), "mixed")
     device = jax.devices()[0]

@@ -472,8 +472,9 @@ def _from_experiment(path, input_shape, classes, vocab_size, variant) -> Target:
         raise ConfigError(f"--variant {variant}: no such variant in {path}; the variants are "
                           f"{', '.join(experiment.variants)}")
     run = runs[0]
-    networks = [r.variant for r in experiment.runs if r.seed == run.seed and models.is_network(r.model)]
-    if not variant and not models.is_network(run.model) and networks:
+    networks = [] if variant or models.is_network(run.model) else \
+        [r.variant for r in experiment.runs if r.seed == run.seed and models.is_network(r.model)]
+    if networks:
         raise ConfigError(f"{path}: its first variant, '{run.variant}', is a closed-form {run.model.type}; "
                           f"count a network variant with --variant ({', '.join(networks)})")
     notes = []
