@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST: the IDX format (gzip), checked against the canonical sha256 sums."""
+"""MNIST and Fashion-MNIST: the IDX format (gzip or plain), checked against the canonical sha256 sums."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import DataError
 from .base import DataInfo, Dataset, make_dataset, unit_pixels
-from .store import RemoteFile, fetch
+from .store import LocalName, RemoteFile, fetch
 
 _MNIST_MIRRORS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
                   "https://ossci-datasets.s3.amazonaws.com/mnist/")
@@ -31,6 +31,22 @@ _SHA256 = {
         "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
     },
 }
+# The same files uncompressed (as `gunzip` leaves them), accepted in place of the .gz files: the
+# sha256 of the canonical .gz files' decompressed content.
+_SHA256_PLAIN = {
+    "mnist": {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
 _FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
@@ -42,14 +58,20 @@ _IMAGES_MAGIC, _LABELS_MAGIC = 2051, 2049
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read a gzip (or plain) IDX file of unsigned bytes into a numpy array of its shape."""
+    """Read a gzip (or plain) IDX file of unsigned bytes into a numpy array of its shape.
+
+    Gzip is recognized by its magic bytes, not by the file name.
+    """
     path = Path(path)
+    compressed = False
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as f:
+        with open(path, "rb") as f:
+            compressed = f.read(2) == b"\x1f\x8b"
+        with (gzip.open if compressed else open)(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: cannot read it as gzip IDX ({e}); delete it and download it again") from None
+        kind = "gzip IDX" if compressed else "IDX"
+        raise DataError(f"{path}: cannot read it as {kind} ({e}); delete it and download it again") from None
     if len(raw) < 8:
         raise DataError(f"{path}: truncated IDX file ({len(raw)} bytes); delete it and download it again")
     magic = struct.unpack(">I", raw[:4])[0]
@@ -69,9 +91,15 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def idx_files(folder: str) -> list[RemoteFile]:
+    """The four files of `folder`: the canonical .gz, also accepted uncompressed (never downloaded so)."""
     mirrors = _MNIST_MIRRORS if folder == "mnist" else _FASHION_MIRRORS
-    return [RemoteFile(f"{folder}/{name}", tuple(m + name for m in mirrors), _SHA256[folder][name])
-            for name in _FILES]
+    files = []
+    for name in _FILES:
+        plain = name.removesuffix(".gz")
+        plain_sum = _SHA256_PLAIN.get(folder, {}).get(plain)
+        also = (LocalName(f"{folder}/{plain}", plain_sum),) if plain_sum else ()
+        files.append(RemoteFile(f"{folder}/{name}", tuple(m + name for m in mirrors), _SHA256[folder][name], also))
+    return files
 
 
 def load_idx_set(spec, seed: int, data_dir=None) -> Dataset:

@@ -4,6 +4,11 @@ Search order: `--data-dir`, then `$NNX_DATA_DIR`, then `$XDG_CACHE_HOME/nnx` (de
 `~/.cache/nnx`). A file found nowhere is downloaded from its canonical URL into the cache and
 checked against its sha256; offline (or with NNX_NO_DOWNLOAD=1), the error names the file and the
 folders searched.
+
+A file may also be accepted under other local names, each with its own sha256 (MNIST's
+`train-images-idx3-ubyte`, the uncompressed copy of the canonical `train-images-idx3-ubyte.gz`).
+Each folder is searched in turn, and in a folder the canonical name comes first, then the others in
+their order; a download always fetches the canonical file.
 """
 
 from __future__ import annotations
@@ -21,12 +26,33 @@ from ..errors import DataError
 
 
 @dataclass(frozen=True)
+class LocalName:
+    """Another name under which a data file's content is accepted locally, with that copy's sha256."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class RemoteFile:
-    """A data file: its path inside the data folder, its canonical URLs and its sha256."""
+    """A data file: its path inside the data folder, its canonical URLs and its sha256.
+
+    `also` lists other local names accepted in its place (e.g. its uncompressed copy), in order of
+    preference after the canonical `path`; they are never downloaded.
+    """
 
     path: str
     urls: tuple[str, ...]
     sha256: str
+    also: tuple[LocalName, ...] = ()
+
+    def local_names(self) -> tuple[LocalName, ...]:
+        """Every accepted local name, the canonical one first."""
+        return (LocalName(self.path, self.sha256), *self.also)
+
+    def describe(self) -> str:
+        """The canonical name, and the others it is accepted under: 'a.gz (or a)'."""
+        return self.path + (f" (or {' or '.join(n.path for n in self.also)})" if self.also else "")
 
 
 def cache_dir() -> Path:
@@ -55,7 +81,8 @@ def sha256_of(path: Path) -> str:
 def fetch(files: list[RemoteFile], data_dir=None, verify: bool = True) -> list[Path]:
     """Local paths of all `files`, downloading the missing ones into the cache when allowed."""
     dirs = search_dirs(data_dir)
-    found: list[Path | None] = [next((d / f.path for d in dirs if (d / f.path).is_file()), None) for f in files]
+    located = [_locate(f, dirs) for f in files]
+    found: list[Path | None] = [hit[0] if hit else None for hit in located]
     missing = [f for f, p in zip(files, found) if p is None]
     if missing and os.environ.get("NNX_NO_DOWNLOAD", "") not in ("", "0"):
         raise DataError(_missing_message(missing, dirs, "downloads are off (NNX_NO_DOWNLOAD)"))
@@ -67,14 +94,23 @@ def fetch(files: list[RemoteFile], data_dir=None, verify: bool = True) -> list[P
                 raise DataError(_missing_message([m for m in missing if m not in files[:i]], dirs,
                                                  f"download failed: {e}")) from None
         elif verify:
-            _check(f, p)
+            _check(p, located[i][1])  # type: ignore[index]
     return found  # type: ignore[return-value]
 
 
-def _check(f: RemoteFile, path: Path) -> None:
+def _locate(f: RemoteFile, dirs: list[Path]) -> tuple[Path, str] | None:
+    """(path, expected sha256) of the first local copy: folder by folder, canonical name first."""
+    for d in dirs:
+        for name in f.local_names():
+            if (d / name.path).is_file():
+                return d / name.path, name.sha256
+    return None
+
+
+def _check(path: Path, sha256: str) -> None:
     actual = sha256_of(path)
-    if actual != f.sha256:
-        raise DataError(f"{path}: checksum mismatch (sha256 {actual[:16]}..., expected {f.sha256}); "
+    if actual != sha256:
+        raise DataError(f"{path}: checksum mismatch (sha256 {actual[:16]}..., expected {sha256}); "
                         "the file is corrupted or truncated: delete it and download it again")
 
 
@@ -109,7 +145,7 @@ def _download(f: RemoteFile) -> Path:
 
 
 def _missing_message(missing: list[RemoteFile], dirs: list[Path], why: str) -> str:
-    names = ", ".join(f.path for f in missing)
+    names = ", ".join(f.describe() for f in missing)
     where = ", ".join(str(d) for d in dirs)
     return (f"missing data file{'s' if len(missing) > 1 else ''} {names} ({why}); searched {where}; "
             f"put the file{'s' if len(missing) > 1 else ''} there or pass --data-dir DIR")
