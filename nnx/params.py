@@ -96,7 +96,7 @@ class Summary:
                 "output_shape": _shape_json(self.root.output_shape), "total": self.total,
                 "trainable": self.trainable, "non_trainable": self.non_trainable,
                 "layers": [layer.as_dict() for layer in self.root.walk(depth)],
-                "notes": [*_layer_notes(self), *self.notes]}  # as the table prints them
+                "notes": [*layer_notes(self), *self.notes]}  # as the table prints them
 
 
 def _shape_json(shape):
@@ -536,103 +536,7 @@ def known_models() -> list[tuple[str, str]]:
     return [(name, docs.get(name, "")) for name in sorted(models.NETWORKS)]
 
 
-# --------------------------------------------------------------------------------------------
-# The command
-
-
-def parse_ints(text: str, option: str, example: str = "224,224,3") -> tuple[int, ...]:
-    try:  # "224,224,3" or "224x224x3"; an empty or non-numeric part is an error, not skipped
-        values = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        values = ()
-    if not values or any(v < 1 for v in values):
-        raise ConfigError(f"{option} {text}: expected positive integers separated by commas, e.g. {example}")
-    return values
-
-
-def parse_options(hidden: str | None, options) -> dict:
-    import yaml
-
-    out = {}
-    if hidden is not None:
-        out["hidden"] = list(parse_ints(hidden, "--hidden", "256,128"))
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set activation=tanh")
-        key = key.strip().removeprefix("model.")
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item}: the value is not valid YAML") from None
-    return out
-
-
-def run_cli(arch, *, list_=False, fmt="table", depth=2, convention="keras", input_features=None,
-            input_shape=None, classes=None, vocab_size=None, hidden=None, options=(), variant=None) -> None:
-    import json
-
-    import click
-
-    from .report import out_console
-
-    if list_:
-        rows = known_models()
-        if fmt == "json":
-            click.echo(json.dumps([{"name": n, "description": d} for n, d in rows], indent=2))
-        else:
-            for name, doc in rows:
-                out_console.print(f"{name:<14} {doc}", markup=False, highlight=False)
-        return
-    if not arch:
-        raise ConfigError("count-params: give a model type or an experiment file (nnx count-params --list "
-                          "shows the model types)")
-    if input_features is not None and input_shape is not None:
-        raise ConfigError("--input and --input-shape: give one of them")
-    shape = (input_features,) if input_features is not None else (
-        parse_ints(input_shape, "--input-shape") if input_shape else None)
-    target = resolve(arch, input_shape=shape, classes=classes, vocab_size=vocab_size,
-                     options=parse_options(hidden, options), variant=variant)
-    summary = count(target, convention)
-    if fmt == "json":
-        click.echo(json.dumps(summary.as_dict(depth), indent=2))
-    else:
-        out_console.print(render(summary, depth))
-
-
-def render(summary: Summary, depth: int = 2):
-    """A Keras-style summary: a tree of layers, then the totals and any notes."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    header = Text(f"{summary.model}: input {format_shape((None, *summary.input_shape))}, "
-                  f"output {format_shape(summary.root.output_shape)}\n{CONVENTIONS[summary.convention]}")
-    table = Table()
-    table.add_column("Layer")
-    table.add_column("Type")
-    table.add_column("Output shape")
-    table.add_column("Params", justify="right")
-
-    def add(layer: Layer, parent: str):
-        for child in layer.children:
-            if depth and child.depth > depth:
-                continue
-            short = child.name[len(parent) + 1:] if parent else child.name
-            marked = any(c.note for c in (child, *child.walk()))
-            table.add_row("  " * (child.depth - 1) + short, child.type, format_shape(child.output_shape),
-                          f"{child.params:,}" + (" *" if marked else ""))
-            add(child, child.name)
-
-    add(summary.root, "")
-    totals = Text(f"Total params: {summary.total:,}\n"
-                  f"Trainable params: {summary.trainable:,}\n"
-                  f"Non-trainable params: {summary.non_trainable:,}")
-    notes = [Text(f"* {n}") for n in _layer_notes(summary)] + [Text(f"note: {n}") for n in summary.notes]
-    return Group(header, table, totals, *notes)
-
-
-def _layer_notes(summary: Summary) -> list[str]:
+def layer_notes(summary: Summary) -> list[str]:
     """The torch convention's changes, grouped: what was dropped or added, and where."""
     groups: dict[str, list[str]] = {}
     for layer in summary.root.walk():

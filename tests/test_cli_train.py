@@ -139,7 +139,7 @@ def test_a_cache_folder_that_cannot_be_made_is_skipped(tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv("NNX_COMPILATION_CACHE", str(blocker / "jax"))
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
-    cli._use_compilation_cache()
+    cli.use_compilation_cache()
     assert "JAX_COMPILATION_CACHE_DIR" not in __import__("os").environ
 
 

@@ -1,0 +1,54 @@
+"""What the commands share: exit codes, the options several commands take, table printing."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DATA_DIR_HELP = "Folder with data files; searched before $NNX_DATA_DIR and ~/.cache/nnx."
+
+debug_option = click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+
+
+def device_option(what: str = "Where to train."):
+    return click.option("--device", type=click.Choice(["auto", "cpu", "gpu", "tpu"]), default="auto",
+                        show_default=True, help=what)
+
+
+def print_table(table) -> None:
+    """On a terminal, fit the screen; piped or redirected, as wide as the table needs, never folded."""
+    from ..report import out_console
+
+    console = out_console
+    if not console.is_terminal:
+        from rich.console import Console
+
+        console = Console(highlight=False, width=max(120, _width(console, table)))
+    console.print(table)
+
+
+def print_runs_table(folders, title: str = "runs") -> None:
+    """The table `nnx compare` prints for these run folders (the end of train and ensemble)."""
+    from ..compare import table_from_runs
+
+    print_table(table_from_runs(folders, title=title))
+
+
+def _width(console, renderable) -> int:
+    return console.measure(renderable, options=console.options.update_width(100_000)).maximum
+
+
+def exit_for(outcomes) -> None:
+    """130 when a run was interrupted (with how to continue), 1 when one failed, else 0."""
+    from ..report import err_console
+
+    interrupted = [o for o in outcomes if o.status == "interrupted"]
+    if interrupted:
+        err_console.print(f"interrupted: {interrupted[0].error}", markup=False)
+        sys.exit(EXIT_INTERRUPTED)
+    if any(o.status != "completed" for o in outcomes):
+        sys.exit(EXIT_RUN_FAILED)

@@ -1,0 +1,115 @@
+"""`nnx train`: every variant and seed of an experiment file, or `--resume` of one run."""
+
+from __future__ import annotations
+
+import click
+
+from .common import data_dir_option, debug_option, device_option, exit_for, print_runs_table
+
+
+@click.command()
+@click.argument("experiment_file", type=click.Path(dir_okay=True, path_type=str), required=False)
+@click.option("--output-dir", "-o", default="outputs", show_default=True, type=click.Path(file_okay=False),
+              help="Where run folders are written: OUTPUT_DIR/<experiment>/<time>-<run>/.")
+@data_dir_option
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set training.epochs=5 (repeatable).")
+@click.option("--seed", type=int, help="Override the experiment's seed (the first seed with `seeds: N`).")
+@click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeatable).")
+@device_option()
+@click.option("--devices", default="1", show_default=True, metavar="N|all",
+              help="Train data-parallel over N local devices (or all); batches are split over them.")
+@click.option("--dry-run", is_flag=True, help="List the runs that would be made, and exit.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=str), metavar="RUN_FOLDER",
+              help="Continue an interrupted or crashed run from its last complete epoch.")
+@click.option("--force", is_flag=True, help="With --resume: accept a config that differs from the run's.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the final table.")
+@debug_option
+def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, devices, dry_run, resume_dir,
+          force, quiet, debug):
+    """Train every variant and seed of EXPERIMENT_FILE, each into its own run folder.
+
+    \b
+    Examples:
+      nnx train experiments/quickstart.yaml
+      nnx train experiments/mnist_regularization.yaml --only dropout --set training.epochs=10
+      nnx train experiments/mnist_mlp.yaml --dry-run
+      nnx train --resume outputs/mnist_mlp/20261126-101500-default
+    """
+    from .. import runtime
+    from ..config import load_experiment
+
+    if devices != "all" and not devices.isdigit():
+        raise click.BadParameter(f"'{devices}' is not a number of devices or 'all'", param_hint="--devices")
+    if resume_dir:
+        _refuse_options_resume_ignores(seed, only)
+        if dry_run:
+            from ..runner import describe_resume
+
+            click.echo(describe_resume(resume_dir))
+            return
+    runtime.use_compilation_cache()
+    runtime.start_distributed()
+    if resume_dir:
+        _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet, devices)
+        return
+    if experiment_file is None:
+        raise click.UsageError("give an EXPERIMENT_FILE (or --resume RUN_FOLDER)")
+    experiment = load_experiment(experiment_file, overrides=overrides, seed=seed, only=only)
+    if dry_run:
+        _print_plan(experiment, output_dir)
+        return
+    runtime.select_device(device)
+    from ..report import ConsoleReporter
+    from ..runner import run_experiment
+
+    runtime.check_device(device)
+    output_dir, quiet = runtime.primary_writes(output_dir, quiet)
+    outcomes = run_experiment(experiment, output_dir=output_dir, data_dir=data_dir,
+                              reporter=ConsoleReporter(quiet=quiet), debug=debug, devices=devices)
+    print_runs_table([o.folder for o in outcomes])
+    exit_for(outcomes)
+
+
+def _refuse_options_resume_ignores(seed, only) -> None:
+    """A resumed run keeps its folder, seed and variant: options that would choose others are errors."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source
+    given = [name for name, used in (("--seed", seed is not None), ("--only", bool(only)),
+                                     ("--output-dir", source("output_dir") == ParameterSource.COMMANDLINE)) if used]
+    if given:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{', '.join(given)} cannot be used with --resume: the run keeps its own folder, "
+                          "seed and variant (change its config with --set KEY=VALUE --force)")
+
+
+def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet, devices) -> None:
+    from .. import runtime
+    from ..config import load_experiment
+
+    experiment = load_experiment(experiment_file) if experiment_file else None
+    runtime.select_device(device)
+    from ..report import ConsoleReporter, err_console
+    from ..runner import resume_run
+
+    runtime.check_device(device)
+    outcome = resume_run(resume_dir, overrides=overrides, force=force, experiment=experiment, data_dir=data_dir,
+                         reporter=ConsoleReporter(quiet=quiet), devices=devices)
+    if outcome.status == "completed" and outcome.error:
+        err_console.print(f"{resume_dir}: {outcome.error}")
+        return
+    print_runs_table([outcome.folder])
+    exit_for([outcome])
+
+
+def _print_plan(experiment, output_dir) -> None:
+    click.echo(f"{experiment.name}: {len(experiment.runs)} run(s) into {output_dir}/{experiment.name}/")
+    from ..models import is_network
+
+    for spec in experiment.runs:
+        opt = spec.training.optimizer
+        how = (f"{spec.training.epochs} epochs, {opt.name} lr {opt.learning_rate:g}, batch {spec.training.batch_size}"
+               if is_network(spec.model) else "fitted in closed form (no training loop)")
+        click.echo(f"  {spec.run_name:<24} {spec.model.type:<10} {spec.data.name:<14} seed {spec.seed:<4} {how}")
