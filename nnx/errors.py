@@ -27,3 +27,9 @@ class RunError(NnxError):
     """A run failed while training (NaN loss, out of memory, ...)."""
 
     exit_code = 1
+
+
+class DiskFullError(RunError):
+    """The disk filled up while a run wrote its folder; the run resumes once space is freed."""
+
+    exit_code = 1

@@ -1,12 +1,106 @@
-"""Model checkpoints with Orbax: save a trained model's state, and load it back from a run folder."""
+"""Model checkpoints with Orbax: save a trained model's state, and load it back from a run folder.
+
+A full disk while saving is a `DiskFullError` naming the epoch and the run folder, with the resume
+command; Orbax's own logging (tracebacks from its background threads) stays off the terminal.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
+import shutil
+import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 from flax import nnx
+
+from ..errors import DiskFullError
+
+_TMP_GLOB = "*.orbax-checkpoint-tmp*"  # where Orbax writes a checkpoint before renaming it
+_orbax_quieted = False
+
+
+def _orbax():
+    """orbax.checkpoint, imported late (it is slow to import and only needed here), its logging quieted."""
+    import orbax.checkpoint as ocp
+
+    global _orbax_quieted
+    if not _orbax_quieted:
+        _quiet_orbax()
+        _orbax_quieted = True
+    return ocp
+
+
+def _from_orbax(record: logging.LogRecord) -> bool:
+    return f"{Path('orbax', 'checkpoint')}" in record.pathname
+
+
+def _quiet_orbax() -> None:
+    """Keep Orbax's log records (absl logging, with tracebacks from its threads) off the terminal.
+
+    Orbax logs every failure of a background save, several times, before the save's exception
+    reaches nnx, which reports it in one line; records of other libraries through absl, and nnx's
+    own errors, are left as they are.
+    """
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    logging.getLogger("absl").addFilter(lambda record: not _from_orbax(record))
+    logging.getLogger("orbax").setLevel(logging.CRITICAL)
+    sys.unraisablehook = _unraisable_hook(sys.unraisablehook)
+
+
+def _unraisable_hook(previous):
+    """Drop the `RuntimeError: Event loop is closed` that TensorStore's write callbacks raise when a
+    failed save has already closed Orbax's event loop (printed as bare tracebacks); pass on the rest."""
+
+    def hook(unraisable):
+        e = unraisable.exc_value
+        if isinstance(e, RuntimeError) and str(e) == "Event loop is closed" and _raised_in_asyncio(e):
+            return
+        previous(unraisable)
+
+    hook.nnx_orbax = True
+    return previous if getattr(previous, "nnx_orbax", False) else hook
+
+
+def _raised_in_asyncio(e: BaseException) -> bool:
+    tb = e.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).parent.name == "asyncio":
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """A full disk (or quota) behind `e` or its causes: errno ENOSPC/EDQUOT, or TensorStore's
+    RESOURCE_EXHAUSTED write errors, which carry only the OS message."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(e)
+        if ("No space left on device" in text or "Disk quota exceeded" in text
+                or ("RESOURCE_EXHAUSTED" in text and "writ" in text.lower())):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _disk_full(what: str, run: Path) -> DiskFullError:
+    return DiskFullError(f"disk full while saving {what} in {run}; free space, then nnx train --resume {run}")
+
+
+def _remove_partial(directory: Path) -> None:
+    """Remove the temporary folders of saves that failed (the finished checkpoints stay): they
+    hold the space a full disk needs back, and a resume never reads them."""
+    for tmp in Path(directory).glob(_TMP_GLOB):
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _multiprocessing_options(ocp):
@@ -16,8 +110,7 @@ def _multiprocessing_options(ocp):
 
 
 def _checkpointer():
-    import orbax.checkpoint as ocp  # imported late: Orbax is slow to import and only needed here
-
+    ocp = _orbax()
     options = _multiprocessing_options(ocp)
     return ocp.StandardCheckpointer(multiprocessing_options=options) if options else ocp.StandardCheckpointer()
 
@@ -33,10 +126,22 @@ def host_copy(tree):
 
 
 def save_model(directory: Path, model: nnx.Module) -> None:
-    """Save every variable of the model (parameters and e.g. batch statistics) under `directory`."""
+    """Save every variable of the model (parameters and e.g. batch statistics) under `directory`.
+
+    `directory` is a run folder's `checkpoint/`: a full disk is a DiskFullError naming the run folder.
+    """
     checkpointer = _checkpointer()
-    checkpointer.save(Path(directory).absolute() / "model", host_copy(nnx.state(model)), force=True)
-    checkpointer.wait_until_finished()
+    target = Path(directory).absolute()
+    try:
+        checkpointer.save(target / "model", host_copy(nnx.state(model)), force=True)
+        checkpointer.wait_until_finished()
+    except Exception as e:
+        if not is_disk_full(e):
+            raise
+        with contextlib.suppress(Exception):
+            checkpointer.close()
+        _remove_partial(target)
+        raise _disk_full("the trained model", Path(directory).parent) from e
 
 
 def restore_into(directory: Path, model: nnx.Module) -> nnx.Module:
@@ -75,9 +180,12 @@ class TrainCheckpoints:
     """
 
     def __init__(self, directory: Path):
-        import orbax.checkpoint as ocp
+        ocp = _orbax()
 
         self._ocp = ocp
+        self._run = Path(directory).parent  # the run folder, as the caller named it (for messages)
+        self._pending: int | None = None  # the epoch whose asynchronous save may still be running
+        self._closed = False
         directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=True,
                                                **({"multiprocessing_options": _multiprocessing_options(ocp)}
@@ -86,12 +194,44 @@ class TrainCheckpoints:
         self.best = ocp.CheckpointManager(directory / "best", options=options)
 
     def save(self, epoch: int, state, record: dict, is_best: bool) -> None:
+        """Start saving `epoch` (Orbax writes in the background, while the next epoch trains).
+
+        A failure of the previous epoch's save surfaces here, and is named with that epoch.
+        """
+        self._finish()
         # Host copies first: the device buffers are donated to the next epoch while Orbax writes.
         host = host_copy(state)
-        args = self._args(host, {**record, "epoch": epoch}, save=True)
-        self.last.save(epoch, args=args)
-        if is_best:
-            self.best.save(epoch, args=self._args(host, {**record, "epoch": epoch}, save=True))
+        try:
+            self.last.save(epoch, args=self._args(host, {**record, "epoch": epoch}, save=True))
+            if is_best:
+                self.best.save(epoch, args=self._args(host, {**record, "epoch": epoch}, save=True))
+        except Exception as e:
+            self._failed(e, epoch)
+        self._pending = epoch
+
+    def _finish(self) -> None:
+        """Wait for the pending save; its failure names its epoch."""
+        if self._pending is None:
+            return
+        try:
+            for manager in (self.last, self.best):
+                manager.wait_until_finished()
+        except Exception as e:
+            self._failed(e, self._pending)
+        self._pending = None
+
+    def _failed(self, error: Exception, epoch: int):
+        """A save failed: stop Orbax's threads, drop the partial checkpoint (the previous one stays),
+        and raise the error, a full disk as one line with the resume command."""
+        self._pending = None
+        self._closed = True
+        for manager in (self.last, self.best):
+            with contextlib.suppress(Exception):
+                manager.close()
+            _remove_partial(Path(str(manager.directory)))
+        if is_disk_full(error):
+            raise _disk_full(f"the checkpoint of epoch {epoch}", self._run) from error
+        raise error
 
     def latest_epoch(self) -> int | None:
         return self.last.latest_step()
@@ -113,6 +253,10 @@ class TrainCheckpoints:
         return a.Composite(state=a.StandardRestore(abstract), record=a.JsonRestore())
 
     def close(self) -> None:
+        """Wait for the last save (its failure raised as in `save`) and release Orbax's threads."""
+        if self._closed:
+            return
+        self._finish()
+        self._closed = True
         for manager in (self.last, self.best):
-            manager.wait_until_finished()
             manager.close()
