@@ -1,0 +1,152 @@
+"""The experiment schema: pydantic models, the single source of what a file may say.
+
+`ExperimentFile` is an experiment file's top level; `RunSpec` is one run (one variant, one seed),
+the resolved config saved as a run folder's config.yaml. The `data:` and `model:` sections are
+unions of one schema per data set (tagged by `name`) and per model type (tagged by `type`),
+declared by their own packages. Every field's description is what `nnx config --schema` and
+docs/experiment-schema.md print.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..data import DataSpec
+from ..models import ModelSpec
+from ..spec import Strict
+from ..train.augment import AugmentationSpec
+
+# The sections of a run, which variants and `--set` merge into; those whose schema depends on a
+# tag (the data set's `name`, the model's `type`) start afresh when the tag changes.
+SECTIONS = ("data", "model", "training", "regularization")
+TAGS = {"data": "name", "model": "type"}
+
+# A mapping that may be given by its name alone: `optimizer: adam` means `optimizer: {name: adam}`.
+SHORTHANDS: dict[tuple[str, ...], str] = {("training", "optimizer"): "name"}
+
+
+class ScheduleSpec(Strict):
+    """A learning-rate schedule from Optax, in epochs (converted to steps at build time)."""
+
+    name: Literal["constant", "step", "exponential", "cosine", "warmup_cosine"] = Field(
+        "constant", description="how the rate changes over the epochs; cosine and warmup_cosine decay to "
+                                "end_factor times the peak at the last epoch")
+    decay_rate: float = Field(0.1, gt=0, le=1, description="step/exponential: factor per decay_epochs")
+    decay_epochs: float = Field(10, gt=0, description="step/exponential: epochs per decay")
+    warmup_epochs: float = Field(0, ge=0, description="warmup_cosine: linear warm-up length")
+    end_factor: float = Field(0.0, ge=0, le=1, description="cosine: final rate as a fraction of the peak")
+
+
+class OptimizerSpec(Strict):
+    """The optimizer (Optax); `optimizer: adam` is short for `optimizer: {name: adam}`."""
+
+    name: Literal["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "nadam", "adagrad"] = Field(
+        "rmsprop", description="the update rule")
+    learning_rate: float = Field(1e-3, gt=0, description="the peak learning rate (the schedule scales it)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="momentum and nesterov")
+    decay: float = Field(0.9, gt=0, lt=1, description="rmsprop: discount of the squared-gradient average")
+    b1: float = Field(0.9, ge=0, lt=1, description="adam, adamw, nadam: first-moment decay")
+    b2: float = Field(0.999, ge=0, lt=1, description="adam, adamw, nadam: second-moment decay")
+    eps: float | None = Field(None, gt=0, description="default: Optax's for the optimizer")
+    clip_norm: float | None = Field(None, gt=0, description="clip gradients to this global norm")
+    schedule: ScheduleSpec = Field(ScheduleSpec(), description="the learning-rate schedule")
+
+
+class EarlyStoppingSpec(Strict):
+    """Stop when a metric has not improved for `patience` epochs."""
+
+    monitor: str = Field("validation.loss", description="SPLIT.METRIC: validation.loss, validation.accuracy, "
+                                                        "train.loss, ...")
+    mode: Literal["min", "max", "auto"] = Field("auto", description="auto: max for accuracy, min otherwise")
+    patience: int = Field(5, ge=1, description="epochs without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, description="smaller changes do not count as improvement")
+    restore_best: bool = Field(True, description="end with the best epoch's weights, not the last")
+
+
+class TrainingSpec(Strict):
+    """How a network is trained (closed-form models ignore this section)."""
+
+    epochs: int = Field(10, ge=1, description="passes over the training split")
+    batch_size: int = Field(128, ge=1, description="examples per step")
+    eval_batch_size: int = Field(2048, ge=1, description="examples per evaluation batch (memory only)")
+    optimizer: OptimizerSpec = Field(OptimizerSpec(), description="a mapping, or an optimizer's name alone")
+    early_stopping: EarlyStoppingSpec | None = Field(None, description="null: train every epoch")
+    parallel_seeds: bool = Field(False, description="train all seeds of a variant at once (vmap)")
+    loss: Literal["cross_entropy", "squared_error", "absolute_error"] | None = Field(
+        None, description="the training loss; default: cross-entropy for classes, squared error for regression")
+    augmentation: AugmentationSpec | None = Field(None, description="random image transforms, on the device")
+    @model_validator(mode="after")
+    def _parallel_seeds_alone(self):
+        if self.parallel_seeds and self.early_stopping is not None:
+            raise ValueError("parallel_seeds cannot be combined with early_stopping (each seed would stop "
+                             "at its own epoch); remove one of them")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _optimizer_by_name(cls, data: Any) -> Any:
+        # The shorthand of SHORTHANDS, for configs that never went through expand_shorthands.
+        if isinstance(data, dict) and isinstance(data.get("optimizer"), str):
+            data = {**data, "optimizer": {"name": data["optimizer"]}}
+        return data
+
+
+class RegularizationSpec(Strict):
+    """Penalties on the weights (networks)."""
+
+    l2: float = Field(0.0, ge=0, description="ridge: adds l2 * sum of squared weights (not biases) to the loss")
+    l1: float = Field(0.0, ge=0, description="lasso: adds l1 * sum of absolute weights (not biases)")
+    weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (Optax), scaled by the learning rate")
+
+
+# Seeds feed numpy and JAX key derivation (32-bit); names become folder names (255 bytes at most).
+MAX_SEED, MAX_NAME = 2**32 - 1, 100
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+
+
+class RunSpec(Strict):
+    """Everything one run needs: the resolved config saved into its folder."""
+
+    experiment: Name
+    variant: Name = "default"
+    seed: Seed = 0
+    data: DataSpec
+    model: ModelSpec
+    training: TrainingSpec = TrainingSpec()
+    regularization: RegularizationSpec = RegularizationSpec()
+
+    @property
+    def run_name(self) -> str:
+        return self.variant if self.seeds_in_name is None else f"{self.variant}-seed{self.seed}"
+
+    # Set by `expand` when an experiment has several seeds; not part of the saved config.
+    seeds_in_name: Annotated[int | None, Field(exclude=True)] = None
+
+
+class ExperimentFile(Strict):
+    """The top level of an experiment file. The sections are checked per variant, as a RunSpec."""
+
+    name: Name | None = Field(None, description="the folder under outputs/; default: the file's name")
+    description: str = Field("", description="free text")
+    seed: Seed = Field(0, description="the first seed")
+    seeds: Annotated[int, Field(ge=1)] | list[Seed] = Field(
+        1, description="N: seeds seed, seed+1, ..., seed+N-1 of every variant; or a list of seeds")
+    data: dict[str, Any] = Field(description="the data set (see data: below)")
+    model: dict[str, Any] = Field(description="the model (see model: below)")
+    training: dict[str, Any] = Field({}, description="see training: below")
+    regularization: dict[str, Any] = Field({}, description="see regularization: below")
+    variants: dict[str, dict[str, Any] | None] = Field(
+        {}, description="NAME: {data/model/training/regularization keys}; each variant is merged over the "
+                        "sections above and is a run folder of its own; none: one run, 'default'")
+
+
+def expand_shorthands(data: Any, path: tuple = ()) -> Any:
+    """`data` (a run's sections, or a part of them at `path`) with every shorthand spelled out."""
+    if path in SHORTHANDS and isinstance(data, str):
+        return {SHORTHANDS[path]: data}
+    if isinstance(data, dict) and any(s[:len(path)] == path and len(s) > len(path) for s in SHORTHANDS):
+        return {k: expand_shorthands(v, path + (k,)) for k, v in data.items()}
+    return data
