@@ -424,18 +424,25 @@ def resolve(arch: str, *, input_shape: tuple | None = None, classes: int | None 
 
 
 def _model_spec(raw: dict):
+    """The spec of a model type with count-params' options (`--hidden`, `--set KEY=VALUE`), or a
+    one-line error naming the option, the model type's options and a did-you-mean."""
     from pydantic import TypeAdapter, ValidationError
 
-    from .models.specs import ModelSpec
+    from .config.messages import did_you_mean, problems
+    from .models import ModelSpec
 
     try:
         return TypeAdapter(ModelSpec).validate_python(raw)
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        key = ".".join(str(p) for p in err["loc"][1:]) or raw["type"]
-        if err["type"] == "extra_forbidden":
-            raise ConfigError(f"--{key.replace('_', '-')}: {raw['type']} has no such option") from None
-        raise ConfigError(f"{raw['type']}: {key}: {err['msg']}") from None
+        problem = problems(ModelSpec, raw, e)[0]
+    kind, key = raw["type"], (problem.path or ("type",))[0]
+    option = "--hidden" if key == "hidden" and problem.kind == "extra_forbidden" else f"--set {key}"
+    if problem.kind == "extra_forbidden":
+        options = [k for k in problem.allowed if k != "type"]
+        raise ConfigError(f"{option}: {kind} has no option '{key}'{did_you_mean(str(key), options)}; "
+                          f"{kind}'s options: {', '.join(options) or 'none'}")
+    dotted = ".".join(str(p) for p in problem.path) or "type"
+    raise ConfigError(f"{option}: {kind}: {dotted}: {problem.message}")
 
 
 def _info_for_model(spec, input_shape, classes, vocab_size):

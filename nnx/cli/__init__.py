@@ -32,11 +32,12 @@ def cli(debug: bool) -> None:
 
 def _register() -> None:
     from .compare import compare
+    from .config import config
     from .count_params import count_params
     from .ensemble import ensemble
     from .train import train
 
-    for command in (train, compare, ensemble, count_params):
+    for command in (train, compare, ensemble, count_params, config):
         cli.add_command(command)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -84,20 +85,30 @@ def parse_ints(text: str, option: str, example: str = "224,224,3") -> tuple[int,
 
 
 def parse_options(hidden: str | None, options) -> dict:
+    """The model options of `--hidden N,N` and `--set KEY=VALUE` (values are YAML)."""
     import yaml
 
     out = {}
     if hidden is not None:
         out["hidden"] = list(parse_ints(hidden, "--hidden", "256,128"))
+    context = click.get_current_context(silent=True)
+    arch = str(context.params.get("arch") or "") if context is not None else ""
+    # An experiment file, as params.resolve tells one from a model type.
+    from_file = arch.endswith((".yaml", ".yml")) or "/" in arch or Path(arch).is_file()
     for item in options:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set activation=tanh")
         key = key.strip().removeprefix("model.")
+        if from_file:
+            raise ConfigError(f"--set {item}: count-params applies --set to a model type (nnx count-params mlp "
+                              f"--set {key}={value}); for an experiment file, edit the file (nnx config "
+                              f"{arch} --set model.{key}={value} shows the model it would give)")
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError:
-            raise ConfigError(f"--set {item}: the value is not valid YAML") from None
+            raise ConfigError(f"--set {item}: the value is not valid YAML; close its brackets and quotes, "
+                              "or quote the whole value") from None
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import data_dir_option, debug_option, device_option, exit_for, print_runs_table
+from .config import SET_HELP
 
 
 @click.command()
@@ -12,8 +13,7 @@ from .common import data_dir_option, debug_option, device_option, exit_for, prin
 @click.option("--output-dir", "-o", default="outputs", show_default=True, type=click.Path(file_okay=False),
               help="Where run folders are written: OUTPUT_DIR/<experiment>/<time>-<run>/.")
 @data_dir_option
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config value, e.g. --set training.epochs=5 (repeatable).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--seed", type=int, help="Override the experiment's seed (the first seed with `seeds: N`).")
 @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeatable).")
 @device_option()

@@ -59,7 +59,8 @@ class EarlyStoppingSpec(Strict):
 
     monitor: str = Field("validation.loss", description="SPLIT.METRIC: validation.loss, validation.accuracy, "
                                                         "train.loss, ...")
-    mode: Literal["min", "max", "auto"] = Field("auto", description="auto: max for accuracy, min otherwise")
+    mode: Literal["min", "max", "auto"] = Field("auto", description="whether the monitored metric should go up or down; auto: "
+                                                              "the metric's own (accuracy up, loss down)")
     patience: int = Field(5, ge=1, description="epochs without improvement before stopping")
     min_delta: float = Field(0.0, ge=0, description="smaller changes do not count as improvement")
     restore_best: bool = Field(True, description="end with the best epoch's weights, not the last")
