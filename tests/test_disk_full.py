@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnx.errors import DiskFullError, RunError
+from nnx.errors import DiskFullError, RunError, is_disk_full
 from nnx.train import checkpoint as ck
 
 from .helpers import run_cli, run_folders, write_experiment
@@ -56,14 +56,14 @@ def _state():
 
 
 def test_is_disk_full_reads_errno_and_tensorstore_messages():
-    assert ck.is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
-    assert ck.is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
-    assert ck.is_disk_full(ValueError(NO_SPACE))
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert is_disk_full(ValueError(NO_SPACE))
     wrapped = RuntimeError("save failed")
     wrapped.__cause__ = OSError(errno.ENOSPC, "No space left on device")
-    assert ck.is_disk_full(wrapped)
-    assert not ck.is_disk_full(OSError(errno.EACCES, "Permission denied"))
-    assert not ck.is_disk_full(ValueError("RESOURCE_EXHAUSTED: Out of memory allocating 4 GiB"))
+    assert is_disk_full(wrapped)
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not is_disk_full(ValueError("RESOURCE_EXHAUSTED: Out of memory allocating 4 GiB"))
 
 
 def test_a_failed_background_save_is_named_with_its_own_epoch(tmp_path, monkeypatch):

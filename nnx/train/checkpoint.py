@@ -7,7 +7,6 @@ command; Orbax's own logging (tracebacks from its background threads) stays off 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import shutil
 import sys
@@ -17,7 +16,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from ..errors import DiskFullError
+from ..errors import DiskFullError, is_disk_full
 
 _TMP_GLOB = "*.orbax-checkpoint-tmp*"  # where Orbax writes a checkpoint before renaming it
 _orbax_quieted = False
@@ -73,22 +72,6 @@ def _raised_in_asyncio(e: BaseException) -> bool:
         if Path(tb.tb_frame.f_code.co_filename).parent.name == "asyncio":
             return True
         tb = tb.tb_next
-    return False
-
-
-def is_disk_full(e: BaseException) -> bool:
-    """A full disk (or quota) behind `e` or its causes: errno ENOSPC/EDQUOT, or TensorStore's
-    RESOURCE_EXHAUSTED write errors, which carry only the OS message."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        text = str(e)
-        if ("No space left on device" in text or "Disk quota exceeded" in text
-                or ("RESOURCE_EXHAUSTED" in text and "writ" in text.lower())):
-            return True
-        e = e.__cause__ or e.__context__
     return False
 
 
