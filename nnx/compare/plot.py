@@ -1,0 +1,74 @@
+"""Curves: validation and train metrics per epoch from metrics.jsonl, drawn with matplotlib (imported
+only when a plot is asked for)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..record.metrics import metric
+from .read import _is_number
+from .table import Comparison
+
+
+def plot_curves(c: Comparison, path: str | Path, metrics: Sequence[str] | None = None) -> Path:
+    """Validation (solid) and train (dashed) curves against epochs from metrics.jsonl: one panel per
+    metric, one colour per row (its seeds share it), a dot at the epoch the table reports."""
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    leaves = list(dict.fromkeys(m.rsplit(".", 1)[-1] for m in (metrics or [c.metric])))
+    fig = Figure(figsize=(6.0 * len(leaves), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(leaves), squeeze=False)[0]
+    colors = [f"C{i}" for i in range(10)]
+    for ax, leaf in zip(axes, leaves, strict=True):
+        drawn = False
+        for i, row in enumerate(c.rows):
+            color = colors[i % len(colors)]
+            label = row.name if row.n == 1 else f"{row.name} (n={row.n})"
+            labelled = False  # one legend entry per row: its validation curve, or its train curve without one
+            for run in row.runs:
+                for split, style in (("validation", "-"), ("train", "--")):
+                    xs, ys = _series(run.curves, split, leaf)
+                    if not xs:
+                        continue
+                    ax.plot(xs, ys, style, color=color, linewidth=1.4 if split == "validation" else 1.0,
+                            label=None if labelled else label)
+                    labelled = drawn = True
+                    if split == "validation" and run.metrics_epoch in xs:
+                        k = xs.index(run.metrics_epoch)
+                        ax.plot([xs[k]], [ys[k]], "o", color=color, markersize=4)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(leaf)
+        if metric(leaf) is not None and metric(leaf).percent:
+            from matplotlib.ticker import PercentFormatter
+
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_title(f"{leaf}: validation (solid), train (dashed)", fontsize="medium")
+        ax.grid(alpha=0.3)
+        if drawn:
+            ax.legend(fontsize="small")
+        else:
+            ax.text(0.5, 0.5, f"no per-epoch {leaf} in metrics.jsonl", ha="center", va="center",
+                    transform=ax.transAxes)
+    try:
+        fig.savefig(path, dpi=110)
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split("\n")[0]
+        raise ConfigError(f"--plot {path}: cannot write it ({reason}); choose a .png path in a "
+                          "folder that exists") from None
+    return path
+
+
+def _series(curves: list[dict], split: str, leaf: str) -> tuple[list[int], list[float]]:
+    xs, ys = [], []
+    for record in curves:
+        metrics = record.get(split)
+        value = metrics.get(leaf) if isinstance(metrics, dict) else None
+        if value is None and leaf == "error" and isinstance(metrics, dict) and _is_number(metrics.get("accuracy")):
+            value = 1.0 - metrics["accuracy"]
+        if _is_number(value):
+            xs.append(record["epoch"])
+            ys.append(float(value))
+    return xs, ys
