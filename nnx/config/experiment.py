@@ -16,7 +16,6 @@ from typing import Any
 
 import yaml
 
-from .. import checks
 from ..errors import ConfigError
 from . import overrides as ov
 from .messages import did_you_mean, validate
@@ -102,16 +101,14 @@ def parse_experiment(
     for variant in variants:
         if only and variant not in only:
             continue
-        merged = _merge_variant(base, expand_shorthands(file.variants.get(variant) or {}), variant,
-                                Origins(source, lines, file_claims))
+        own_sections = expand_shorthands(file.variants.get(variant) or {})
+        merged = _merge_variant(base, own_sections, variant, Origins(source, lines, file_claims))
         run_claims, own = Claims(), file_claims.under(("variants", variant))
         ov.apply_to_sections(merged, sections, run_claims)
         merged.update(experiment=name, variant=variant, seed=seeds[0])
-        context = f" (variant {key_text(variant)})" if len(variants) > 1 else ""
-        origins = Origins(source, VariantLines(lines, variant), run_claims, own, context=context)
+        origins = Origins(source, VariantLines(lines, variant), run_claims, own,
+                          variant=variant if len(variants) > 1 else None, variant_sections=own_sections)
         spec = validate(RunSpec, merged, origins)
-        for where, message in checks.problems(spec, own=file.variants.get(variant) or {}):
-            raise ConfigError(origins.where(where) + message)  # the first; fixing it shows the next
         for s in seeds:
             runs.append(spec.model_copy(update={"seed": s, "seeds_in_name": len(seeds) if len(seeds) > 1 else None}))
     return Experiment(name=name, path=path, runs=runs, description=file.description,

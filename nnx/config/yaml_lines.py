@@ -110,10 +110,17 @@ class Claims:
 class Origins:
     """Where each path of the data being validated came from: `--set` claims first, then the file."""
 
-    def __init__(self, source: str, lines: Mapping[tuple, int], *claims: Claims, context: str = ""):
-        # `context` follows a `--set` in messages: " (variant ridge)" when the override meets one
-        # variant of several.
-        self.source, self.lines, self.claims, self.context = source, lines, claims, context
+    def __init__(self, source: str, lines: Mapping[tuple, int], *claims: Claims, variant: str | None = None,
+                 variant_sections=()):
+        # A `--set` that fails in a section which one variant (of several) changes is named with it.
+        self.source, self.lines, self.claims = source, lines, claims
+        self.variant, self.variant_sections = variant, set(variant_sections)
+
+    def context(self, path: tuple) -> str:
+        """' (variant ridge)' when the problem at `path` is in a section that variant changes."""
+        if self.variant is None or not path or path[0] not in self.variant_sections:
+            return ""
+        return f" (variant {key_text(self.variant)})"
 
     def override(self, path: tuple, inside: bool = False):
         """The `--set` override that wrote `path`, or None when it comes from the file."""
@@ -131,7 +138,7 @@ class Origins:
         """'--set KEY=VALUE: ' or 'FILE:LINE: ' (the nearest enclosing key that has a line)."""
         override = self.override(path, inside)
         if override is not None:
-            return f"--set {override.text}{self.context}: "
+            return f"--set {override.text}{self.context(path)}: "
         return self.file_where(path)
 
     def file_where(self, path: tuple) -> str:
