@@ -61,30 +61,6 @@ def combine(outputs: list[np.ndarray], task: str) -> np.ndarray:
     raise ValueError(f"unknown task {task!r}")
 
 
-def score(outputs: np.ndarray, targets: np.ndarray, task) -> dict[str, float]:
-    """A task's metrics (train.tasks) of outputs against targets, every example weighted 1."""
-    from .train import tasks
-
-    outputs, targets = np.asarray(outputs, np.float32), np.asarray(targets)
-    return tasks.finalize(task, task.sums(outputs, targets, np.ones(len(targets), np.float32)))
-
-
-def predict(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """The model's outputs in evaluation mode, in batches of one compiled shape (the last padded)."""
-    import jax
-    from flax import nnx
-
-    from .train.loop import batch_for_eval
-
-    if len(x) == 0:
-        return np.zeros((0,), np.float32)
-    graphdef, state = nnx.split(model)
-    forward = jax.jit(lambda state, xb: nnx.merge(graphdef, state)(xb, train=False))
-    batches = batch_for_eval(x, np.zeros(len(x), np.float32), batch_size)
-    out = np.concatenate([np.asarray(forward(state, xb)) for xb in batches.x])
-    return out[: len(x)]
-
-
 def _fingerprint(x: np.ndarray, y: np.ndarray) -> str:
     digest = hashlib.sha256()
     for a in (x, y):
@@ -98,7 +74,7 @@ def _check_member(path: Path) -> Member:
     """A completed network run with a saved model, checked before any member is scored."""
     from . import models
     from .config import load_run_config
-    from .runs import is_run_folder, read_run
+    from .record import is_run_folder, read_run
     from .train import tasks
 
     if not path.is_dir():
@@ -122,7 +98,7 @@ def _check_member(path: Path) -> Member:
     if not isinstance(record.config, dict):
         raise ConfigError(f"{path}: no config.yaml, so its model cannot be rebuilt; train the run again")
     spec = load_run_config(path / "config.yaml")
-    if not models.is_network(spec.model):
+    if not models.family(spec.model).network:  # closed-form models keep no weights to restore
         raise ConfigError(f"{path}: a {spec.model.type} model has no network to average; "
                           "nnx ensemble takes network runs")
     if not (path / "checkpoint").is_dir():
@@ -180,8 +156,9 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
     ends with KeyboardInterrupt, before anything is written.
     """
     from . import data
-    from .runs import ensure_writable
-    from .train.checkpoint import load_model
+    from .models import load_run
+    from .record import ensure_writable
+    from .train.tasks import score
 
     members = check_members(paths)
     output_dir = Path(output_dir) if output_dir is not None else default_output_dir(paths)
@@ -197,7 +174,7 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
         progress(f"[{i}/{len(members)}] {member.path.name}")
         dataset = data.load(member.spec.data, seed=member.spec.seed, data_dir=data_dir)
         try:
-            model, _ = load_model(member.path)
+            model = load_run(member.path)
         except Exception as e:  # a damaged or partial checkpoint: Orbax's own errors say little to a user
             raise ConfigError(f"{member.path}: its saved model could not be read ({type(e).__name__}); "
                               "train the run again, or leave it out") from e
@@ -206,8 +183,8 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
                 continue
             fingerprints[split].add(_fingerprint(x, y))
             targets[split] = y
-            member.outputs[split] = predict(model, x)
-            member.metrics[split] = score(member.outputs[split], y, task)
+            member.outputs[split] = model.predict(x)
+            member.metrics[split] = score(task, member.outputs[split], y)
         del dataset, model
         if should_stop():
             raise KeyboardInterrupt
@@ -216,7 +193,7 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
     if "test" not in same:
         raise ConfigError("the members' test data differ (or one has none); an ensemble is scored on "
                           "one test set")
-    scores = {s: score(combine([m.outputs[s] for m in members], task.name), targets[s], task) for s in same}
+    scores = {s: score(task, combine([m.outputs[s] for m in members], task.name), targets[s]) for s in same}
     summary = _summary(members, experiment, scores, task, time.perf_counter() - started)
     folder = _write(summary, members, output_dir) if write else None
     if folder is not None:
@@ -260,7 +237,7 @@ def _summary(members: list[Member], experiment: str, scores: dict, task, seconds
 def shared_config(configs: list[dict]) -> dict:
     """The config keys (data.lags, model.hidden, ...) every member's config.yaml has alike, nested
     again; the seed and the run's names apart. `nnx compare` then shows only what differs."""
-    from .config import flatten
+    from .record.metrics import flatten
 
     flat = [flatten({k: v for k, v in c.items() if k not in ("experiment", "variant", "seed")}) for c in configs]
     shared: dict = {}
@@ -277,7 +254,7 @@ def shared_config(configs: list[dict]) -> dict:
 def _write(summary: dict, members: list[Member], output_dir) -> Path:
     import yaml
 
-    from .runs import RunFolder
+    from .record import RunFolder
 
     folder = RunFolder.create(Path(output_dir), summary["experiment"], summary["variant"])
     config = {

@@ -412,8 +412,8 @@ def resolve(arch: str, *, input_shape: tuple | None = None, classes: int | None 
             raise ConfigError(f"{', '.join('--' + k for k in options)}: model options apply to a model type, "
                               f"not to an experiment file; edit {arch} or use --set with nnx train")
         return _from_experiment(arch, input_shape, classes, vocab_size, variant)
-    if arch not in models.NETWORKS:
-        if arch in models.ESTIMATORS:
+    if arch not in models.names(network=True):
+        if arch in models.names(network=False):
             raise ConfigError(f"{arch} is a closed-form estimator: its parameters are known only once it is "
                               "fitted (nnx train reports them); count-params counts networks")
         hint = difflib.get_close_matches(arch, models.names(), n=3, cutoff=0.5)
@@ -479,8 +479,11 @@ def _from_experiment(path, input_shape, classes, vocab_size, variant) -> Target:
         raise ConfigError(f"--variant {variant}: no such variant in {path}; the variants are "
                           f"{', '.join(experiment.variants)}")
     run = runs[0]
-    networks = [] if variant or models.is_network(run.model) else \
-        [r.variant for r in experiment.runs if r.seed == run.seed and models.is_network(r.model)]
+    def counted(spec) -> bool:
+        return models.family(spec).network
+
+    networks = [] if variant or counted(run.model) else \
+        [r.variant for r in experiment.runs if r.seed == run.seed and counted(r.model)]
     if networks:
         raise ConfigError(f"{path}: its first variant, '{run.variant}', is a closed-form {run.model.type}; "
                           f"count a network variant with --variant ({', '.join(networks)})")
@@ -509,7 +512,7 @@ def _from_experiment(path, input_shape, classes, vocab_size, variant) -> Target:
 def count(target: Target, convention: str = "keras") -> Summary:
     from . import models
 
-    if not models.is_network(target.spec):
+    if not models.family(target.spec).network:
         raise ConfigError(f"{target.spec.type} is a closed-form estimator: its parameters are known only once "
                           "it is fitted (nnx train reports them); count-params counts networks")
     model = abstract_model(target.spec, target.info)
@@ -528,19 +531,16 @@ def _first_sentence(doc: str) -> str:
 
 def known_models() -> list[tuple[str, str]]:
     """(name, one-line description) of every model type count-params can count."""
-    import typing
-
     from . import models
-    from .models.specs import APPLICATION_INPUT_SHAPES, ModelSpec
+    from .models.applications import APPLICATION_INPUT_SHAPES
 
     docs = {}
-    for cls in typing.get_args(typing.get_args(ModelSpec)[0]):
-        for name in typing.get_args(cls.model_fields["type"].annotation):
-            docs[name] = _first_sentence(cls.__doc__ or "")
-            if name in APPLICATION_INPUT_SHAPES:
-                docs[name] = ("Keras application (include_top=True), default input "
-                              + "x".join(map(str, APPLICATION_INPUT_SHAPES[name])) + ", 1000 classes")
-    return [(name, docs.get(name, "")) for name in sorted(models.NETWORKS)]
+    for name in models.names(network=True):
+        docs[name] = _first_sentence(models.family(name).spec.__doc__ or "")
+        if name in APPLICATION_INPUT_SHAPES:
+            docs[name] = ("Keras application (include_top=True), default input "
+                          + "x".join(map(str, APPLICATION_INPUT_SHAPES[name])) + ", 1000 classes")
+    return [(name, docs.get(name, "")) for name in models.names(network=True)]
 
 
 def layer_notes(summary: Summary) -> list[str]:

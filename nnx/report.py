@@ -40,21 +40,21 @@ class ConsoleReporter:
         if not self.quiet:
             self.console.print(text)
 
-    def run_started(self, spec, index: int, total: int, folder: Path, params: int) -> None:
+    def run_started(self, spec, index: int, total: int, folder: Path, params: int, epochs: int = 0) -> None:
         self.in_flight.add(spec.run_name)
         if self.quiet:
             return
         size = f", {params:,} parameters" if params else ""
         self.console.print(f"[bold][{index}/{total}][/bold] {spec.run_name}: {spec.model.type} on "
                            f"{spec.data.name}{size} -> {folder}")
-        if self.live and getattr(spec.model, "type", None) and spec.training.epochs:
+        if self.live and epochs:  # closed-form models have no epochs, and so no bar
             if self.progress is None:
                 self.progress = Progress(TextColumn("  {task.description}"), MofNCompleteColumn(), BarColumn(),
                                          TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                                          console=self.console, transient=False)
                 self.progress.start()
             label = f"{spec.run_name} epoch" if getattr(spec.training, "parallel_seeds", False) else "epoch"
-            self.bars[spec.run_name] = self.progress.add_task(label, total=spec.training.epochs,
+            self.bars[spec.run_name] = self.progress.add_task(label, total=epochs,
                                                               status="compiling...")
 
     def epoch_ended(self, spec, record) -> None:

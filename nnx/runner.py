@@ -13,18 +13,19 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from . import __version__
 from .config import Experiment, RunSpec, dump_run_config
 from .errors import ConfigError, NnxError, RunError
-from .runs import RunFolder, ensure_writable
+from .record import RunFolder, Summary, ensure_writable
 
 
 class Reporter(Protocol):
     """What the runner tells its user; the CLI implements it with Rich."""
 
-    def run_started(self, spec: RunSpec, index: int, total: int, folder: Path, params: int) -> None: ...
+    def run_started(self, spec: RunSpec, index: int, total: int, folder: Path, params: int,
+                    epochs: int) -> None: ...
     def epoch_ended(self, spec: RunSpec, record) -> None: ...
     def run_ended(self, outcome: RunOutcome) -> None: ...
     def message(self, text: str) -> None: ...
@@ -55,25 +56,27 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     datasets = _DataCache(data_dir)
     # Load every data set the runs need before the first run starts: a missing file is a user
     # error that must cost seconds and leave no run folder behind.
-    _check_networks(experiment.runs, datasets, devices)
+    _check_runs(experiment.runs, datasets, devices)
     outcomes: list[RunOutcome] = []
     total = len(experiment.runs)
     with InterruptFlag(reporter) as interrupt:
         for group in _parallel_groups(experiment.runs):
-            if len(group) > 1:
-                ended = _run_seeds_together(group, datasets, output_dir, reporter, len(outcomes) + 1, total, interrupt)
-            else:
-                ended = [_run_guarded(group[0], datasets, output_dir, reporter, len(outcomes) + 1, total,
-                                      interrupt, debug, first=not outcomes, devices=devices)]
+            ended = _run_group(group, datasets, output_dir, reporter, len(outcomes) + 1, total, interrupt,
+                               debug, first=not outcomes, devices=devices)
             for outcome in ended:
                 reporter.run_ended(outcome)
                 outcomes.append(outcome)
-            if any(o.status == "interrupted" for o in ended):
-                break  # the user asked to stop: the remaining runs are not started
+            # Ctrl-C stops the experiment whichever epoch it came in: a run that had only its last
+            # epoch left completes, and the remaining runs are not started.
+            if interrupt() or any(o.status == "interrupted" for o in ended):
+                break
     left = experiment.runs[len(outcomes):]
     if left:
         reporter.message(f"not started: {', '.join(s.run_name for s in left)} (train them with --only, "
                          "or run the experiment again)")
+        if not any(o.status == "interrupted" for o in outcomes):
+            outcomes.append(RunOutcome(left[0], None, "interrupted", error="stopped by Ctrl-C before "
+                                       f"{', '.join(s.run_name for s in left)}; train them with --only"))
     return outcomes
 
 
@@ -90,84 +93,74 @@ def _parallel_groups(runs: list[RunSpec]) -> list[list[RunSpec]]:
     return groups
 
 
-def _run_seeds_together(specs: list[RunSpec], datasets, output_dir, reporter, index, total,
-                        interrupt=None) -> list[RunOutcome]:
-    """All seeds of one variant in one vectorized program, each into its own run folder."""
+def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, total, interrupt, debug=False,
+               first=False, devices=None) -> list[RunOutcome]:
+    """One run, or the seeds of one variant trained together; each into its own run folder. A
+    failure is recorded in the folders and reported, and the experiment goes on."""
     from . import models
-    from .train.checkpoint import save_model
-    from .train.loop import fit_seeds
 
-    if not models.is_network(specs[0].model):
-        return [run_one(spec, datasets.get(spec), output_dir, reporter, index + i, total)
-                for i, spec in enumerate(specs)]
     data = [datasets.get(spec) for spec in specs]
-    built = [_build(spec, d) for spec, d in zip(specs, data)]
+    built = [models.make(spec.model, d.info, spec.seed) for spec, d in zip(specs, data)]
     folders = []
-    for i, spec in enumerate(specs):
+    for i, (spec, model) in enumerate(zip(specs, built)):
         folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
         folder.write_config(dump_run_config(spec))
-        folder.set_status("running", parallel_seeds=[s.seed for s in specs])
-        reporter.run_started(spec, index + i, total, folder.path, _count_params(built[i]))
+        together = {"parallel_seeds": [s.seed for s in specs]} if len(specs) > 1 else {}
+        folder.set_status("running", **together)
         folders.append(folder)
+        reporter.run_started(spec, index + i, total, folder.path, model.num_params(),
+                             spec.training.epochs if model.trains_in_epochs else 0)
+    return _fit_group(specs, data, built, folders, reporter, interrupt, resume=False, debug=debug, devices=devices)
 
-    def writer(folder, spec):
-        def on_epoch(record):
-            folder.append_metrics(record.as_json())
-            reporter.epoch_ended(spec, record)
-        return [on_epoch]
 
-    not_resumable = "interrupted by the user (Ctrl-C); parallel seeds do not resume"
+def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, debug=False,
+               devices=None) -> list[RunOutcome]:
+    def on_epoch(folder, spec):
+        def record(epoch_record):
+            folder.append_metrics(epoch_record.as_json())
+            reporter.epoch_ended(spec, epoch_record)
+        return record
+
+    hooks = [{"callbacks": [on_epoch(f, s)], "checkpoint_dir": f.path / "checkpoints"} for f, s in zip(folders, specs)]
     try:
-        results = fit_seeds(built, data, specs, [writer(f, s) for f, s in zip(folders, specs)],
-                            should_stop=interrupt or (lambda: False))
+        results = type(built[0]).fit_together(built, data, specs, hooks, should_stop=interrupt or (lambda: False),
+                                              resume=resume, devices=devices)
     except KeyboardInterrupt:
         for folder in folders:
-            folder.set_status("interrupted", reason=not_resumable)
+            folder.set_status("interrupted", reason="stopped at once by a second Ctrl-C",
+                              resume=f"nnx train --resume {folder.path}")
         raise
-    except Exception as e:
+    except Exception as e:  # a bug or a backend failure: record it, go on with the other runs
+        if debug and not isinstance(e, NnxError):
+            traceback.print_exc()
         message = str(e) if isinstance(e, NnxError) else f"{type(e).__name__}: {e}"
         for folder in folders:
             folder.set_status("failed", reason=message)
         return [RunOutcome(spec, folder.path, "failed", error=message) for spec, folder in zip(specs, folders)]
-    if results[0].interrupted:
-        for folder in folders:
-            folder.set_status("interrupted", reason=not_resumable)
-        return [RunOutcome(spec, folder.path, "interrupted",
-                           error="parallel seeds do not resume: train the variant again")
-                for spec, folder in zip(specs, folders)]
     outcomes = []
-    for spec, dataset, folder, result in zip(specs, data, folders, results):
-        save_model(folder.checkpoint_dir, result.model)
-        summary = {**_summary_header(spec, dataset, folder), **_network_summary(result), "parallel_seeds": True}
+    for spec, dataset, model, folder, result in zip(specs, data, built, folders, results):
+        if result.interrupted:  # between epochs: resumable
+            folder.set_status("interrupted", reason="interrupted by the user (Ctrl-C)",
+                              resume=f"nnx train --resume {folder.path}")
+            outcomes.append(RunOutcome(spec, folder.path, "interrupted",
+                                       error=f"resume with: nnx train --resume {folder.path}"))
+            continue
+        model.save(folder.checkpoint_dir)
+        summary = _summary(spec, dataset, folder, model, result, together=len(specs) > 1).to_json()
         folder.write_summary(summary)
         folder.set_status("completed")
         outcomes.append(RunOutcome(spec, folder.path, "completed", summary))
     return outcomes
 
 
-def _run_guarded(spec, datasets, output_dir, reporter, index, total, interrupt, debug, first,
-                 devices=None) -> RunOutcome:
-    """One run; its failure is recorded in its folder and reported, and the experiment goes on."""
-    try:
-        outcome = run_one(spec, datasets.get(spec), output_dir, reporter, index, total, interrupt, devices)
-    except NnxError as e:
-        if e.exit_code == 2 and first and getattr(e, "folder", None) is None:
-            raise  # a config problem found while building: nothing has run yet
-        outcome = RunOutcome(spec, getattr(e, "folder", None), "failed", error=str(e))
-    except Exception as e:  # a bug or a backend failure: record it, go on with the other runs
-        if debug:
-            traceback.print_exc()
-        outcome = RunOutcome(spec, getattr(e, "folder", None), "failed", error=f"{type(e).__name__}: {e}")
-    return outcome
-
-
-def _check_networks(specs: list[RunSpec], datasets, devices=None) -> None:
-    """Before the first run: every distinct network is built abstractly (nothing allocated), so a
-    model its data cannot take (a CNN pooling a 1x1 map) stops the experiment before any work,
-    and `--devices` is checked against the machine and each batch size."""
+def _check_runs(specs: list[RunSpec], datasets, devices=None) -> None:
+    """Before the first run: every data set is loaded, and every distinct model built (networks
+    abstractly, nothing allocated), so a model its data cannot take (a CNN pooling a 1x1 map)
+    stops the experiment before any work; `--devices` is checked against the machine and each
+    batch size."""
     from . import models
     from .params import abstract_model
-    from .train.devices import one_device
+    from .train.devices import one_device, placement
 
     if not one_device(devices):
         grouped = [group[0].variant for group in _parallel_groups(specs) if len(group) > 1]
@@ -176,28 +169,17 @@ def _check_networks(specs: list[RunSpec], datasets, devices=None) -> None:
                               "combine: parallel seeds train on one device; drop one of the two")
     seen = set()
     for spec in specs:
-        if not models.is_network(spec.model):
-            continue
         dataset = datasets.get(spec)
-        _check_devices(spec, dataset, devices)
+        family = models.family(spec.model)
+        if family.network and not one_device(devices):
+            placement(devices, spec.training.batch_size, len(dataset.x_train))
         key = (json.dumps(spec.model.model_dump(mode="json"), sort_keys=True), repr(dataset.info))
         if key not in seen:
             seen.add(key)
             try:
-                abstract_model(spec.model, dataset.info)
+                abstract_model(spec.model, dataset.info) if family.network else models.build(spec.model, dataset.info)
             except ConfigError as e:
                 raise ConfigError(f"variant {spec.variant}: {e}") from None
-
-
-def _check_devices(spec: RunSpec, dataset, devices) -> None:
-    """A --devices the machine or the batch size cannot serve is a usage error before anything is written."""
-    from . import models
-    from .train.devices import one_device, placement
-
-    if one_device(devices) or not models.is_network(spec.model):
-        return
-
-    placement(devices, spec.training.batch_size, len(dataset.x_train))
 
 
 class _DataCache:
@@ -215,49 +197,8 @@ class _DataCache:
         return self.cache[key]
 
 
-def run_one(spec: RunSpec, dataset, output_dir: Path, reporter: Reporter, index: int = 1, total: int = 1,
-            interrupt: InterruptFlag | None = None, devices: int | str | None = None) -> RunOutcome:
-    model = _build(spec, dataset)
-    folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
-    folder.write_config(dump_run_config(spec))
-    folder.set_status("running")
-    return _execute(spec, dataset, model, folder, reporter, index, total, interrupt, resume=False, devices=devices)
-
-
-def _execute(spec, dataset, model, folder: RunFolder, reporter, index, total, interrupt, resume: bool,
-             devices: int | str | None = None) -> RunOutcome:
-    from . import models
-
-    reporter.run_started(spec, index, total, folder.path, _count_params(model))
-    try:
-        if models.is_network(spec.model):
-            summary = _train_network(spec, dataset, model, folder, reporter, interrupt, resume, devices)
-        else:
-            summary = _fit_estimator(spec, dataset, model)
-        if summary is None:  # interrupted between epochs: resumable
-            folder.set_status("interrupted", reason="interrupted by the user (Ctrl-C)",
-                              resume=f"nnx train --resume {folder.path}")
-            return RunOutcome(spec, folder.path, "interrupted", error=f"resume with: nnx train --resume {folder.path}")
-        summary = {**_summary_header(spec, dataset, folder), **summary}
-        folder.write_summary(summary)
-        folder.set_status("completed")
-        return RunOutcome(spec, folder.path, "completed", summary)
-    except KeyboardInterrupt:
-        folder.set_status("interrupted", reason="stopped at once by a second Ctrl-C",
-                          resume=f"nnx train --resume {folder.path}")
-        raise
-    except Exception as e:
-        message = str(e) if isinstance(e, NnxError) else f"{type(e).__name__}: {e}"
-        folder.set_status("failed", reason=message)
-        error = e if isinstance(e, NnxError) else RunError(message)
-        error.folder = folder.path
-        if error is e:
-            raise
-        raise error from e
-
-
 def _folder_to_resume(run_dir: str | Path):
-    from .runs import read_run
+    from .record import read_run
 
     folder = RunFolder(Path(run_dir))
     if not (folder.path / "config.yaml").is_file():
@@ -312,15 +253,33 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
         raise ConfigError(f"--resume {run_dir}: training.epochs {wanted.training.epochs} is fewer than the {done} "
                           "epochs already done; resume with at least as many")
     dataset = _DataCache(data_dir).get(wanted)
-    _check_devices(wanted, dataset, devices)
+    _check_runs([wanted], _Loaded(dataset), devices)
     if changed:  # only once every check has passed: a refused resume leaves the folder as it was
         folder.write_config(dump_run_config(wanted))
     if record.metrics:
         _truncate_metrics(folder, done)
     folder.set_status("running", resumed=True)
-    model = _build(wanted, dataset)
+    from . import models
+
+    model = models.make(wanted.model, dataset.info, wanted.seed)
+    reporter.run_started(wanted, 1, 1, folder.path, model.num_params(),
+                         wanted.training.epochs if model.trains_in_epochs else 0)
     with InterruptFlag(reporter) as interrupt:
-        return _execute(wanted, dataset, model, folder, reporter, 1, 1, interrupt, resume=True, devices=devices)
+        outcome = _fit_group([wanted], [dataset], [model], [folder], reporter, interrupt, resume=True,
+                             devices=devices)[0]
+    if outcome.status == "failed":
+        raise RunError(outcome.error)
+    return outcome
+
+
+class _Loaded:
+    """A data cache that already holds the one data set it is asked for."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def get(self, spec):
+        return self.dataset
 
 
 def _comparable(spec: RunSpec) -> dict:
@@ -328,7 +287,7 @@ def _comparable(spec: RunSpec) -> dict:
 
 
 def _differences(a: RunSpec, b: RunSpec) -> list[str]:
-    from .config import flatten
+    from .record.metrics import flatten
 
     fa, fb = flatten(_comparable(a)), flatten(_comparable(b))
     return [f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
@@ -346,7 +305,7 @@ def _last_checkpoint_epoch(folder: RunFolder) -> int:
 
 def _truncate_metrics(folder: RunFolder, last_epoch: int) -> None:
     """Keep the metrics of the epochs the checkpoint holds; drop later (or torn) lines."""
-    from .runs import write_atomic
+    from .record import write_atomic
 
     path = folder.path / "metrics.jsonl"
     kept = []
@@ -396,103 +355,20 @@ class InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _build(spec: RunSpec, dataset):
-    from flax import nnx
-
-    from . import models
-
-    return models.build(spec.model, dataset.info, nnx.Rngs(spec.seed))
-
-
-def _count_params(model) -> int:
-    """Trainable parameters of a network; closed-form estimators know theirs only once fitted."""
-    import jax
-    from flax import nnx
-
-    if not isinstance(model, nnx.Module):
-        return 0
-    return int(sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))))
-
-
-def _train_network(spec: RunSpec, dataset, model, folder: RunFolder, reporter: Reporter,
-                   interrupt=None, resume: bool = False, devices: int | str | None = None) -> dict | None:
-    from .train.checkpoint import TrainCheckpoints, save_model
-    from .train.loop import fit
-
-    def on_epoch(record):
-        folder.append_metrics(record.as_json())
-        reporter.epoch_ended(spec, record)
-
-    # Per-epoch checkpoints (and so --resume) are single-host: across hosts, each process would
-    # need the others' Orbax barriers on a shared disk, which a local run folder is not.
-    import jax
-
-    checkpoints = TrainCheckpoints(folder.path / "checkpoints") if jax.process_count() == 1 else None
-    result = fit(model, dataset, spec, callbacks=[on_epoch], checkpoints=checkpoints, resume=resume,
-                 should_stop=interrupt or (lambda: False), devices=devices)
-    if result.interrupted:
-        return None
-    save_model(folder.checkpoint_dir, result.model)
-    return _network_summary(result)
-
-
-def _network_summary(result) -> dict:
-    return {
-        "params": _count_params(result.model),
-        "epochs": result.epochs,
-        "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early,
-        "seconds": round(result.seconds, 3),
-        "validation": result.validation,
-        "test": result.test,
-    }
-
-
-def _fit_estimator(spec: RunSpec, dataset, estimator) -> dict:
-    import numpy as np
-
-    from .train import tasks
-
-    task = tasks.task_for(dataset.info.task)  # estimators fit their own loss
-    started = time.perf_counter()
-    estimator.fit(dataset)
-    seconds = time.perf_counter() - started
-
-    def evaluate(x, y):
-        if len(x) == 0:
-            return {}
-        scores = np.asarray(estimator.predict_scores(x), np.float32)
-        return tasks.finalize(task, task.sums(scores, y, np.ones(len(y), np.float32)))
-
-    extras = estimator.summary_extras() if hasattr(estimator, "summary_extras") else {}
-    return {
-        **extras,
-        "params": estimator.num_params(),
-        "epochs": 0,
-        "closed_form": True,
-        "best_epoch": None,
-        "stopped_early": False,
-        "seconds": round(seconds, 3),
-        "validation": evaluate(dataset.x_val, dataset.y_val),
-        "test": evaluate(dataset.x_test, dataset.y_test),
-    }
-
-
-def _summary_header(spec: RunSpec, dataset, folder: RunFolder) -> dict[str, Any]:
+def _summary(spec: RunSpec, dataset, folder: RunFolder, model, result, together: bool) -> Summary:
     import jax
 
     device = jax.devices()[0]
-    return {
-        "experiment": spec.experiment,
-        "run": folder.path.name,
-        "variant": spec.variant,
-        "seed": spec.seed,
-        "model": spec.model.type,
-        "task": dataset.info.task,
-        "data": {"name": dataset.name, **dataset.sizes()},
-        "data_info": dataclasses.asdict(dataset.info),
-        **({"data_meta": dataset.meta} if dataset.meta else {}),  # e.g. text preprocessing
-        "device": f"{device.platform}:{device.device_kind}",
-        "versions": {"nnx": __version__, "jax": jax.__version__},
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    return Summary(
+        experiment=spec.experiment, run=folder.path.name, variant=spec.variant, seed=spec.seed,
+        model=spec.model.type, task=dataset.info.task, params=model.num_params(),
+        epochs=result.epochs, best_epoch=result.best_epoch, stopped_early=result.stopped_early,
+        closed_form=not model.trains_in_epochs, parallel_seeds=together, seconds=round(result.seconds, 3),
+        validation=result.validation, test=result.test,
+        data={"name": dataset.name, **dataset.sizes()}, data_info=dataclasses.asdict(dataset.info),
+        data_meta=dataset.meta or None,  # e.g. text preprocessing
+        device=f"{device.platform}:{device.device_kind}",
+        versions={"nnx": __version__, "jax": jax.__version__},
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        extras=model.summary_extras(),
+    )

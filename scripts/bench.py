@@ -172,7 +172,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from nnx import data
-    from nnx.data.specs import ImageDataSpec
+    from nnx.data.idx import IdxSpec as ImageDataSpec
 
     dataset = data.load(ImageDataSpec(name="mnist", validation_split=0.0), seed=0)
     x, y = dataset.x_train, dataset.y_train

@@ -386,7 +386,8 @@ def test_pytorch_init_draws_each_layer_from_pytorchs_bounds():
 
     from nnx.data.base import DataInfo
     from nnx.models import build
-    from nnx.models.specs import MLPSpec, RNNSpec
+    from nnx.models.mlp import MLPSpec
+    from nnx.models.rnn import RNNSpec
 
     rnn = _params(build(RNNSpec(type="rnn", units=64, init="pytorch"), DataInfo(input_shape=(5, 3), task="regression"),
                         nnx.Rngs(0)))

@@ -18,9 +18,8 @@ from nnx.config import load_experiment, parse_experiment
 from nnx.data import cifar
 from nnx.data.base import DataInfo
 from nnx.errors import ConfigError, DataError
-from nnx.models import build
+from nnx.models import ModelSpec, build
 from nnx.models.cnn import Conv2D, block_shapes
-from nnx.models.specs import ModelSpec
 from nnx.train import tasks
 from nnx.train.augment import AugmentationSpec, _rotate_shift, make_augment
 from nnx.train.loop import make_core

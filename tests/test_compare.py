@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from nnx import compare as C
 from nnx.cli import cli, main
 from nnx.errors import ConfigError
+from nnx.record.metrics import best_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -249,8 +250,8 @@ def test_metrics_at_the_best_epoch_when_early_stopping_chose_one(tmp_path):
     assert markdown.startswith("Metrics at the best epoch chosen by early stopping")  # said in the header
 
     runs = C.read_runs(C.find_runs([out]))
-    assert C.best_record(runs[0].curves, "validation.accuracy")["epoch"] == 5  # higher is better
-    assert C.best_record(runs[0].curves, "validation.loss")["epoch"] == 3
+    assert best_epoch(runs[0].curves, "validation.accuracy")["epoch"] == 5  # higher is better
+    assert best_epoch(runs[0].curves, "validation.loss")["epoch"] == 3
 
 
 def test_incomplete_and_corrupted_runs_are_listed_never_crash(study):
@@ -450,7 +451,7 @@ def test_a_running_status_records_who_runs_it(tmp_path):
     import os
     import socket
 
-    from nnx.runs import RunFolder, read_run
+    from nnx.record import RunFolder, read_run
 
     folder = RunFolder(tmp_path)
     folder.set_status("running")

@@ -121,7 +121,7 @@ def test_mnist_loader_reads_an_uncompressed_data_folder(tmp_path, monkeypatch):
               "t10k-labels-idx1-ubyte": rng.integers(0, 10, 5)}
     plain_sums = {n: store.sha256_of(write_idx(tmp_path / "mnist" / n, a, compress=False)) for n, a in arrays.items()}
     monkeypatch.setitem(idx._SHA256_PLAIN, "mnist", plain_sums)
-    from nnx.data.specs import ImageDataSpec
+    from nnx.data.idx import IdxSpec as ImageDataSpec
 
     data = idx.load_idx_set(ImageDataSpec(name="mnist", validation_split=0.0), seed=0, data_dir=tmp_path)
     np.testing.assert_allclose(data.x_test[..., 0] * 255, arrays["t10k-images-idx3-ubyte"], atol=1e-3)
@@ -130,7 +130,7 @@ def test_mnist_loader_reads_an_uncompressed_data_folder(tmp_path, monkeypatch):
 
 @pytest.mark.realdata
 def test_real_mnist_uncompressed_loads_the_same_arrays_as_the_gz_files(real_data_dir, tmp_path, monkeypatch):
-    from nnx.data.specs import ImageDataSpec
+    from nnx.data.idx import IdxSpec as ImageDataSpec
 
     monkeypatch.delenv("NNX_DATA_DIR")  # only tmp_path (and the empty cache) is searched for the plain set
     folder = "mnist"

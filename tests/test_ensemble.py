@@ -14,7 +14,7 @@ import pytest
 from flax import nnx
 
 from nnx.compare import read_one
-from nnx.ensemble import combine, predict, score, shared_config
+from nnx.ensemble import combine, shared_config
 from nnx.models.mlp import MLP
 from nnx.train import tasks
 
@@ -70,7 +70,7 @@ def test_binary_ensemble_averages_sigmoid_probabilities():
 def test_score_matches_numpy_formulas():
     y = np.array([1.0, 2.0, 4.0], np.float32)
     out = np.array([[1.5], [2.0], [3.0]])
-    m = score(out, y, tasks.REGRESSION)
+    m = tasks.score(tasks.REGRESSION, out, y)
     assert m["mse"] == pytest.approx(np.mean((out[:, 0] - y) ** 2))
     assert m["r2"] == pytest.approx(1 - np.sum((out[:, 0] - y) ** 2) / np.sum((y - y.mean()) ** 2))
 
@@ -92,9 +92,13 @@ def test_linear_skip_starts_at_zero_and_adds_a_linear_map_of_the_inputs():
 
 
 def test_predict_pads_the_last_batch_and_returns_every_row():
+    from nnx.data.base import DataInfo
+    from nnx.models import Network, family
+
     model = MLP(3, [4], 2, rngs=nnx.Rngs(1))
     x = np.random.default_rng(1).normal(size=(10, 3)).astype(np.float32)
-    np.testing.assert_allclose(predict(model, x, batch_size=4), model(x), rtol=1e-5, atol=1e-6)
+    wrapped = Network(model, family("mlp"), None, DataInfo((3,), "classification", 2))
+    np.testing.assert_allclose(wrapped.predict(x, batch_size=4), model(x), rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------

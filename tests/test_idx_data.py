@@ -118,7 +118,7 @@ def test_mnist_loader_on_tiny_files_scales_and_splits(tmp_path, monkeypatch):
         path = write_idx(tmp_path / "mnist" / name, array)
         sums[name] = store.sha256_of(path)
     monkeypatch.setitem(idx._SHA256, "mnist", sums)
-    from nnx.data.specs import ImageDataSpec
+    from nnx.data.idx import IdxSpec as ImageDataSpec
 
     data = idx.load_idx_set(ImageDataSpec(name="mnist", validation_split=0.2), seed=3, data_dir=tmp_path)
     assert data.x_train.shape == (40, 28, 28, 1) and data.x_val.shape == (10, 28, 28, 1)
@@ -131,7 +131,7 @@ def test_mnist_loader_on_tiny_files_scales_and_splits(tmp_path, monkeypatch):
 
 
 def test_real_mnist_has_the_documented_shapes(real_data_dir):
-    from nnx.data.specs import ImageDataSpec
+    from nnx.data.idx import IdxSpec as ImageDataSpec
 
     data = idx.load_idx_set(ImageDataSpec(name="mnist", validation_split=0.2), seed=0, data_dir=real_data_dir)
     assert data.sizes() == {"train": 48000, "validation": 12000, "test": 10000}

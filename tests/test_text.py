@@ -16,7 +16,7 @@ from flax import nnx
 
 from nnx.config import parse_experiment
 from nnx.data import imdb, load, text
-from nnx.data.specs import ImdbDataSpec
+from nnx.data.imdb import ImdbSpec as ImdbDataSpec
 from nnx.errors import ConfigError, DataError
 
 # --------------------------------------------------------------------------------------------
@@ -205,8 +205,7 @@ def test_gathered_first_layer_equals_the_dense_product():
 
 def test_sparse_logistic_fits_and_maps_lambda_to_c():
     from nnx.data.base import DataInfo, Dataset
-    from nnx.models.specs import LogisticSparseSpec
-    from nnx.models.text import build_logistic_sparse
+    from nnx.models.text import LogisticSparseSpec, build_logistic_sparse
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200).astype(np.int32)
@@ -235,7 +234,7 @@ def test_sparse_logistic_fits_and_maps_lambda_to_c():
 def test_recurrent_output_shapes(cell):
     from nnx.data.base import DataInfo
     from nnx.models import build
-    from nnx.models.specs import RNNSpec
+    from nnx.models.rnn import RNNSpec
 
     tokens = DataInfo(input_shape=(7,), task="binary", vocab_size=12)
     model = build(RNNSpec(type="rnn", cell=cell, units=5, embedding=4, layers=2, dropout=0.5), tokens, nnx.Rngs(0))

@@ -37,7 +37,6 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
       nnx train --resume outputs/mnist_mlp/20261126-101500-default
     """
     from .. import runtime
-    from ..config import load_experiment
 
     if devices != "all" and not devices.isdigit():
         raise click.BadParameter(f"'{devices}' is not a number of devices or 'all'", param_hint="--devices")
@@ -48,8 +47,13 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
 
             click.echo(describe_resume(resume_dir))
             return
+    # The device is chosen before anything imports JAX: loading the experiment imports the data
+    # and model registries, whose modules may import it.
     runtime.use_compilation_cache()
+    runtime.select_device(device)
     runtime.start_distributed()
+    from ..config import load_experiment
+
     if resume_dir:
         _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet, devices)
         return
@@ -59,7 +63,6 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
     if dry_run:
         _print_plan(experiment, output_dir)
         return
-    runtime.select_device(device)
     from ..report import ConsoleReporter
     from ..runner import run_experiment
 
@@ -90,7 +93,6 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
     from ..config import load_experiment
 
     experiment = load_experiment(experiment_file) if experiment_file else None
-    runtime.select_device(device)
     from ..report import ConsoleReporter, err_console
     from ..runner import resume_run
 
@@ -106,10 +108,10 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
 
 def _print_plan(experiment, output_dir) -> None:
     click.echo(f"{experiment.name}: {len(experiment.runs)} run(s) into {output_dir}/{experiment.name}/")
-    from ..models import is_network
+    from ..models import family
 
     for spec in experiment.runs:
         opt = spec.training.optimizer
         how = (f"{spec.training.epochs} epochs, {opt.name} lr {opt.learning_rate:g}, batch {spec.training.batch_size}"
-               if is_network(spec.model) else "fitted in closed form (no training loop)")
+               if family(spec.model).network else "fitted in closed form (no training loop)")
         click.echo(f"  {spec.run_name:<24} {spec.model.type:<10} {spec.data.name:<14} seed {spec.seed:<4} {how}")

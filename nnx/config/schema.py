@@ -74,16 +74,15 @@ class TrainingSpec(Strict):
     eval_batch_size: int = Field(2048, ge=1, description="examples per evaluation batch (memory only)")
     optimizer: OptimizerSpec = Field(OptimizerSpec(), description="a mapping, or an optimizer's name alone")
     early_stopping: EarlyStoppingSpec | None = Field(None, description="null: train every epoch")
-    parallel_seeds: bool = Field(False, description="train all seeds of a variant at once (vmap)")
+    parallel_seeds: bool = Field(False, description="train all seeds of a variant at once, in one vectorized program (vmap)")
     loss: Literal["cross_entropy", "squared_error", "absolute_error"] | None = Field(
         None, description="the training loss; default: cross-entropy for classes, squared error for regression")
     augmentation: AugmentationSpec | None = Field(None, description="random image transforms, on the device")
-    @model_validator(mode="after")
-    def _parallel_seeds_alone(self):
-        if self.parallel_seeds and self.early_stopping is not None:
-            raise ValueError("parallel_seeds cannot be combined with early_stopping (each seed would stop "
-                             "at its own epoch); remove one of them")
-        return self
+    divergence_factor: float | None = Field(100.0, gt=1, description=(
+        "a run fails as diverged when an epoch's training loss is not finite or exceeds this many times the "
+        "loss of the best constant prediction (class frequencies, the mean or the median); null: only "
+        "a loss that is not finite"))
+
 
     @model_validator(mode="before")
     @classmethod

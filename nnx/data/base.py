@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
+
+from ..registry import Registry
+from ..spec import Strict
 
 Task = Literal["classification", "binary", "regression"]
 
@@ -22,6 +27,28 @@ class DataInfo:
     @property
     def outputs(self) -> int:
         return self.num_classes if self.task == "classification" else 1
+
+
+class DataBase(Strict):
+    """The keys every data set has."""
+
+    validation_split: float = Field(0.2, ge=0, lt=1, description="fraction of the training set held out")
+    train_subset: int | None = Field(None, ge=1, description="use only this many training examples")
+
+
+@dataclass(frozen=True)
+class DataFamily:
+    """A data set, declared once in its module: its `data:` schema, what a model needs to know of
+    it (computed from the spec alone, without reading a file), and its loader."""
+
+    spec: type[DataBase]                           # a pydantic spec with a Literal `name`
+    info: Callable[[Any], DataInfo]                # spec -> DataInfo
+    load: Callable[..., Dataset]                   # (spec, seed, data_dir) -> Dataset
+    train_examples: Callable[[Any], int | None] = lambda spec: None  # the full training set's size, if known
+    description: str = ""
+
+
+REGISTRY = Registry("nnx.data", tag="name", what="data set")
 
 
 @dataclass

@@ -17,11 +17,13 @@ import pickle
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from ..errors import DataError
-from .base import DataInfo, Dataset, make_dataset, unit_pixels
+from .base import REGISTRY, DataBase, DataFamily, DataInfo, Dataset, make_dataset, unit_pixels
 from .store import RemoteFile, fetch
 
 ARCHIVES = {
@@ -121,6 +123,26 @@ def _decode(batch: dict, label_key: bytes, path: Path, member: str) -> tuple[np.
 def load_cifar_set(spec, seed: int, data_dir=None) -> Dataset:
     (path,) = fetch([ARCHIVES[spec.name]], data_dir)
     x_train, y_train, x_test, y_test, classes = read_cifar_archive(path, spec.name, spec.label_mode)
-    info = DataInfo(input_shape=(32, 32, 3), task="classification", num_classes=_NUM_CLASSES[(spec.name, spec.label_mode)])
-    return make_dataset(spec.name, info, (unit_pixels(x_train), y_train), (unit_pixels(x_test), y_test), spec, seed,
+    return make_dataset(spec.name, cifar_info(spec), (unit_pixels(x_train), y_train), (unit_pixels(x_test), y_test), spec, seed,
                         classes=classes)
+
+
+class CifarSpec(DataBase):
+    """CIFAR-10 and CIFAR-100 (32x32 colour images), from the canonical python-pickle archives."""
+
+    name: Literal["cifar10", "cifar100"]
+    label_mode: Literal["fine", "coarse"] = Field("fine", description="cifar100: 100 fine classes or 20 coarse")
+
+    @model_validator(mode="after")
+    def _coarse_only_for_cifar100(self):
+        if self.name == "cifar10" and self.label_mode != "fine":
+            raise ValueError("label_mode 'coarse' exists only for cifar100 (its 20 superclasses)")
+        return self
+
+
+def cifar_info(spec) -> DataInfo:
+    return DataInfo(input_shape=(32, 32, 3), task="classification",
+                    num_classes=_NUM_CLASSES[(spec.name, spec.label_mode)])
+
+
+FAMILY = REGISTRY.register(DataFamily(CifarSpec, cifar_info, load_cifar_set, train_examples=lambda spec: 50_000))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
-from .base import DataInfo, Dataset, make_dataset
+from .base import REGISTRY, DataBase, DataFamily, DataInfo, Dataset, make_dataset
 
 
 def load_digits_set(spec, seed: int, data_dir=None) -> Dataset:
@@ -16,7 +18,23 @@ def load_digits_set(spec, seed: int, data_dir=None) -> Dataset:
     # A fixed test split (the last 20%, stratified by the order of the file) independent of the seed,
     # so that runs with different seeds are evaluated on the same images.
     order = np.random.default_rng(0).permutation(len(x))
-    n_test = len(x) // 5
+    n_test = len(x) // 5  # 359 of 1,797: DIGITS_TRAIN below is what remains
     test, train = order[:n_test], order[n_test:]
-    info = DataInfo(input_shape=(8, 8, 1), task="classification", num_classes=10)
-    return make_dataset("digits", info, (x[train], y[train]), (x[test], y[test]), spec, seed)
+    return make_dataset("digits", digits_info(spec), (x[train], y[train]), (x[test], y[test]), spec, seed)
+
+
+DIGITS_TRAIN = 1797 - 1797 // 5  # the training images left after the fixed test split
+
+
+class DigitsSpec(DataBase):
+    """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes), bundled with scikit-learn."""
+
+    name: Literal["digits"]
+
+
+def digits_info(spec) -> DataInfo:
+    return DataInfo(input_shape=(8, 8, 1), task="classification", num_classes=10)
+
+
+FAMILY = REGISTRY.register(DataFamily(DigitsSpec, digits_info, load_digits_set,
+                                      train_examples=lambda spec: DIGITS_TRAIN))

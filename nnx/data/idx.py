@@ -6,11 +6,12 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from ..errors import DataError
-from .base import DataInfo, Dataset, make_dataset, unit_pixels
+from .base import REGISTRY, DataBase, DataFamily, DataInfo, Dataset, make_dataset, unit_pixels
 from .store import LocalName, RemoteFile, fetch
 
 _MNIST_MIRRORS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -109,7 +110,7 @@ def load_idx_set(spec, seed: int, data_dir=None) -> Dataset:
     for images, labels, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DataError(f"{folder}: {split} images {images.shape} and labels {labels.shape} do not match")
-    info = DataInfo(input_shape=(28, 28, 1), task="classification", num_classes=10)
+    info = idx_info(spec)
     meta = {"classes": list(FASHION_CLASSES)} if spec.name == "fashion_mnist" else {}
     return make_dataset(spec.name, info, (_scale(x_train), y_train.astype(np.int32)),
                         (_scale(x_test), y_test.astype(np.int32)), spec, seed, **meta)
@@ -118,3 +119,16 @@ def load_idx_set(spec, seed: int, data_dir=None) -> Dataset:
 def _scale(images: np.ndarray) -> np.ndarray:
     """uint8 pixels to float32 in [0, 1], with a trailing channel axis."""
     return unit_pixels(images)[..., None]
+
+
+class IdxSpec(DataBase):
+    """MNIST and Fashion-MNIST: 28x28 grayscale images of 10 classes, from IDX files."""
+
+    name: Literal["mnist", "fashion_mnist"]
+
+
+def idx_info(spec) -> DataInfo:
+    return DataInfo(input_shape=(28, 28, 1), task="classification", num_classes=10)
+
+
+FAMILY = REGISTRY.register(DataFamily(IdxSpec, idx_info, load_idx_set, train_examples=lambda spec: 60_000))

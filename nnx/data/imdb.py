@@ -17,6 +17,7 @@ recorded in `Dataset.meta`.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -27,12 +28,14 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from ..errors import DataError
 from . import text
-from .base import DataInfo, Dataset, make_dataset
+from .base import REGISTRY, DataBase, DataFamily, DataInfo, Dataset, make_dataset
 from .store import RemoteFile, cache_dir, fetch, search_dirs, sha256_of
 
 ARCHIVE = RemoteFile(
@@ -234,9 +237,11 @@ def load_imdb(spec, seed: int, data_dir=None) -> Dataset:
         _write_cache(cache_file, arrays)
     seconds = time.perf_counter() - started
 
-    vocab_size = len(arrays["words"]) + text.RESERVED
     x_train, x_test = arrays["x_train"], arrays["x_test"]
-    info = DataInfo(input_shape=tuple(x_train.shape[1:]), task="binary", num_classes=2, vocab_size=vocab_size)
+    info = imdb_info(spec)
+    vocab_size = info.vocab_size  # ids run below len(words) + RESERVED, which is at most this
+    if spec.representation == "bow":  # a review's distinct ids: the width is the data's longest review
+        info = dataclasses.replace(info, input_shape=tuple(x_train.shape[1:]))
     mean_len, median_len, truncated, oov_rate = (float(v) for v in arrays["stats"])
     meta = {
         "classes": ["negative", "positive"],
@@ -277,3 +282,33 @@ def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     except OSError:
         if "tmp" in locals() and os.path.exists(tmp.name):
             os.unlink(tmp.name)
+
+
+class ImdbSpec(DataBase):
+    """IMDB movie reviews (binary sentiment): a bag of words or padded word-id sequences."""
+
+    name: Literal["imdb"]
+    representation: Literal["bow", "sequence"] = Field(
+        "bow", description="bow: distinct word ids per review; sequence: the last maxlen ids, front-padded")
+    num_words: int = Field(10000, ge=1, description="vocabulary: the most frequent training words")
+    maxlen: int = Field(500, ge=1, description="sequence: keep the last maxlen words")
+    bigrams: bool = Field(False, description="bow: word pairs compete with words for the vocabulary")
+    lowercase: bool = True
+    strip_html: bool = Field(True, description="remove <br /> and other markup")
+    strip_punctuation: bool = Field(True, description="words are runs of letters/digits (and inner ')")
+
+    @model_validator(mode="after")
+    def _bigrams_need_bow(self):
+        if self.bigrams and self.representation != "bow":
+            raise ValueError("bigrams apply to representation: bow only; set bigrams: false for sequences")
+        return self
+
+
+def imdb_info(spec) -> DataInfo:
+    # Word ids: a sequence of maxlen ids; for a bag of words the loader sets the width it finds
+    # (a model of a bag of words depends on the vocabulary, not on the width).
+    return DataInfo(input_shape=(spec.maxlen,), task="binary", num_classes=2,
+                    vocab_size=spec.num_words + text.RESERVED)
+
+
+FAMILY = REGISTRY.register(DataFamily(ImdbSpec, imdb_info, load_imdb, train_examples=lambda spec: 25_000))

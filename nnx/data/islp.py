@@ -11,11 +11,13 @@ import csv
 import importlib.resources
 import io
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from ..errors import DataError
-from .base import DataInfo, Dataset, make_dataset
+from .base import REGISTRY, DataBase, DataFamily, DataInfo, Dataset, make_dataset
 from .store import search_dirs
 
 
@@ -91,7 +93,7 @@ def load_hitters(spec, seed: int, data_dir=None) -> Dataset:
     rows, source = read_csv("Hitters.csv", data_dir)
     x, y = hitters_design(rows, source)
     x_tr, y_tr, x_te, y_te = hitters_split(x, y, spec.test_size, spec.split_seed, spec.standardize)
-    info = DataInfo(input_shape=(x.shape[1],), task="regression")
+    info = hitters_info(spec)
     f32 = lambda a: a.astype(np.float32)  # noqa: E731
     return make_dataset("hitters", info, (f32(x_tr), f32(y_tr)), (f32(x_te), f32(y_te)), spec, seed,
                         columns=HITTERS_COLUMNS, source=source)
@@ -143,7 +145,9 @@ def load_nyse(spec, seed: int, data_dir=None) -> Dataset:
     rows, source = read_csv("NYSE.csv", data_dir)
     a = nyse_arrays(rows, spec.lags, spec.day_of_week, spec.layout, source)
     x, y, train = a["x"].astype(np.float32), a["y"].astype(np.float32), a["train"]
-    info = DataInfo(input_shape=x.shape[1:], task="regression")
+    info = nyse_info(spec)
+    if x.shape[1:] != info.input_shape:
+        raise DataError(f"{source}: the lagged inputs have shape {x.shape[1:]}, not {info.input_shape}")
     meta = {"source": source, "lags": spec.lags, "layout": spec.layout}
     if spec.validation_order == "random":
         return make_dataset("nyse", info, (x[train], y[train]), (x[~train], y[~train]), spec, seed, **meta)
@@ -161,3 +165,38 @@ def load_nyse(spec, seed: int, data_dir=None) -> Dataset:
 def data_file(name: str) -> Path:
     """The packaged copy of an ISLP file (for scripts and tests)."""
     return Path(str(importlib.resources.files("nnx.data") / "files" / name))
+
+
+class HittersSpec(DataBase):
+    """ISLP's Hitters: the 263 players with a salary; regression of Salary on 19 predictors."""
+
+    name: Literal["hitters"]
+    test_size: float = Field(1 / 3, gt=0, lt=1, description="fraction held out as the test set")
+    split_seed: int = Field(1, description="random_state of the train/test split (the ISLP lab's 1)")
+    standardize: bool = Field(True, description="scale predictors with the training part's mean and sd")
+
+
+def hitters_info(spec) -> DataInfo:
+    return DataInfo(input_shape=(len(HITTERS_COLUMNS),), task="regression")
+
+
+class NYSESpec(DataBase):
+    """ISLP's NYSE: predict today's log_volume from the previous `lags` days of three series."""
+
+    name: Literal["nyse"]
+    lags: int = Field(5, ge=1, le=100, description="previous days in each input")
+    day_of_week: bool = Field(False, description="add the target day's weekday as 5 indicators")
+    layout: Literal["flat", "sequence"] = Field(
+        "flat", description="flat: (N, lags*3 [+5]); sequence: (N, lags, 3 [+5]), oldest day first")
+    validation_order: Literal["chronological", "random"] = Field(
+        "chronological", description="validation days: the last training days, or a random draw of them")
+
+
+def nyse_info(spec) -> DataInfo:
+    per_day = len(NYSE_SERIES) + len(WEEKDAYS) * spec.day_of_week
+    shape = (spec.lags, per_day) if spec.layout == "sequence" else (spec.lags * len(NYSE_SERIES) + len(WEEKDAYS) * spec.day_of_week,)
+    return DataInfo(input_shape=shape, task="regression")
+
+
+HITTERS = REGISTRY.register(DataFamily(HittersSpec, hitters_info, load_hitters))
+NYSE = REGISTRY.register(DataFamily(NYSESpec, nyse_info, load_nyse))

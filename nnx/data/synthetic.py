@@ -9,10 +9,13 @@ the blobs overlap (for a finite distance), and it cannot.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 
 from ..errors import DataError
-from .base import DataInfo, Dataset, make_dataset
+from .base import REGISTRY, DataBase, DataFamily, DataInfo, Dataset, make_dataset
 
 
 def blobs(n: int, dims: int, distance: float, separable: bool, margin: float,
@@ -45,5 +48,24 @@ def load_synthetic(spec, seed: int, data_dir=None) -> Dataset:
     args = (spec.dims, spec.distance, spec.separable, spec.margin, rng, direction)
     train = blobs(spec.train_size, *args)
     test = blobs(spec.test_size, *args)
-    info = DataInfo(input_shape=(spec.dims,), task="binary", num_classes=2)
-    return make_dataset("synthetic", info, train, test, spec, seed, direction=direction.tolist())
+    return make_dataset("synthetic", synthetic_info(spec), train, test, spec, seed, direction=direction.tolist())
+
+
+class SyntheticSpec(DataBase):
+    """Two Gaussian classes in `dims` dimensions (labels 0/1), drawn from the run's seed."""
+
+    name: Literal["synthetic"]
+    dims: int = Field(2, ge=1, description="input dimension d")
+    train_size: int = Field(200, ge=2)
+    test_size: int = Field(1000, ge=1)
+    distance: float = Field(3.0, ge=0, description="distance between the two class means (unit variance)")
+    separable: bool = Field(True, description="drop points inside the margin band, so a hyperplane separates them")
+    margin: float = Field(1.0, ge=0, description="separable: width of the empty band between the classes")
+
+
+def synthetic_info(spec) -> DataInfo:
+    return DataInfo(input_shape=(spec.dims,), task="binary", num_classes=2)
+
+
+FAMILY = REGISTRY.register(DataFamily(SyntheticSpec, synthetic_info, load_synthetic,
+                                      train_examples=lambda spec: spec.train_size))

@@ -1,71 +1,69 @@
-"""The model registry: one builder per `model.type`, the same for `train` and `count-params`.
+"""Models: each family module declares a `ModelFamily` (spec, builder, tasks) in `REGISTRY`; this
+module derives the `model:` schema from them and builds models.
 
-Networks are Flax NNX modules called as `model(x, train=..., rngs=...)` and trained by
-`nnx.train`. Estimators are closed-form (scikit-learn) models with `fit(dataset)` and
-`predict_scores(x)`; the runner gives them the same run folder and summary.
+Adding a model family is adding a module here (or under applications/) that registers one:
+nothing else changes. `make` gives the one interface (`Model`: fit, predict, evaluate, count,
+save, restore) that the runner, ensemble, count-params and predict use; `build` gives the bare
+Flax module (or estimator) of a spec, as count-params and tests inspect it.
 """
 
 from __future__ import annotations
 
-import importlib
+from .base import REGISTRY, ClosedForm, Model, ModelFamily, Network
 
-from .specs import ModelSpec
-
-# type -> "module:builder". Network builders take (spec, DataInfo, nnx.Rngs).
-NETWORKS = {
-    "mlp": "nnx.models.mlp:build_mlp",
-    "logistic": "nnx.models.mlp:build_logistic",
-    "bow_mlp": "nnx.models.text:build_bow_mlp",
-    "rnn": "nnx.models.rnn:build_rnn",
-    # The ImageNet architectures of figure 3 (Keras applications, include_top=True).
-    "vgg16": "nnx.models.applications.vgg:build_vgg",
-    "vgg19": "nnx.models.applications.vgg:build_vgg",
-    "resnet50": "nnx.models.applications.resnet:build_resnet",
-    "resnet101": "nnx.models.applications.resnet:build_resnet",
-    "resnet152": "nnx.models.applications.resnet:build_resnet",
-    "resnet50v2": "nnx.models.applications.resnet:build_resnet",
-    "resnet101v2": "nnx.models.applications.resnet:build_resnet",
-    "resnet152v2": "nnx.models.applications.resnet:build_resnet",
-    "inception_v3": "nnx.models.applications.inception_v3:build_inception_v3",
-    "xception": "nnx.models.applications.xception:build_xception",
-    "cnn": "nnx.models.cnn:build_cnn",
-}
-# type -> "module:builder". Estimator builders take (spec, DataInfo).
-ESTIMATORS = {
-    "lda": "nnx.models.classical:build_lda",
-    "perceptron": "nnx.models.perceptron:build_perceptron",
-    "linear_regression": "nnx.models.regression:build_linear_regression",
-    "lasso_cv": "nnx.models.regression:build_lasso_cv",
-    "logistic_sparse": "nnx.models.text:build_logistic_sparse",
-}
+ModelSpec = REGISTRY.union()
 
 
-def _resolve(target: str):
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+def family(spec_or_type) -> ModelFamily:
+    return REGISTRY.get(spec_or_type if isinstance(spec_or_type, str) else spec_or_type.type)
 
 
-def is_network(spec) -> bool:
-    return spec.type in NETWORKS
+def make(spec, info, seed: int = 0) -> Model:
+    """The model a spec describes on data described by `info`, behind the one interface."""
+    return family(spec).make(spec, info, seed)
 
 
 def build(spec, info, rngs=None):
-    """Build the model a spec describes: a Flax NNX module, or an estimator."""
-    if spec.type in NETWORKS:
-        from flax import nnx
+    """The bare model of a spec: a Flax NNX module (initialized from `rngs`), or an estimator."""
+    fam = family(spec)
+    if not fam.network:
+        return fam.build(spec, info)
+    from flax import nnx
 
-        rngs = rngs if rngs is not None else nnx.Rngs(0)
-        model = _resolve(NETWORKS[spec.type])(spec, info, rngs)
-        if getattr(spec, "init", "default") == "pytorch":
-            from .init import pytorch_init
+    rngs = rngs if rngs is not None else nnx.Rngs(0)
+    module = fam.build(spec, info, rngs)
+    if getattr(spec, "init", "default") == "pytorch":
+        from .init import pytorch_init
 
-            pytorch_init(model, rngs)
-        return model
-    return _resolve(ESTIMATORS[spec.type])(spec, info)
-
-
-def names() -> list[str]:
-    return sorted({*NETWORKS, *ESTIMATORS})
+        pytorch_init(module, rngs)
+    return module
 
 
-__all__ = ["ESTIMATORS", "NETWORKS", "ModelSpec", "build", "is_network", "names"]
+def load_run(run_dir) -> Model:
+    """A run folder's trained model: rebuilt from its config.yaml and the data description in its
+    summary.json, then restored from its saved weights (checkpoint/)."""
+    import json
+    from pathlib import Path
+
+    from ..config import load_run_config
+    from ..data.base import DataInfo
+    from ..record import Summary
+
+    run_dir = Path(run_dir)
+    spec = load_run_config(run_dir / "config.yaml")
+    summary = Summary.from_json(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")))
+    if not isinstance(summary.data_info, dict):
+        raise ValueError(f"{run_dir}: summary.json has no data_info")
+    info = DataInfo(**{**summary.data_info, "input_shape": tuple(summary.data_info["input_shape"])})
+    model = make(spec.model, info, spec.seed)
+    model.run_spec = spec
+    return model.restore(run_dir / "checkpoint")
+
+
+def names(network: bool | None = None) -> list[str]:
+    """Every model type; only networks (True) or only closed-form models (False)."""
+    return [n for n in REGISTRY.names() if network is None or REGISTRY.get(n).network == network]
+
+
+__all__ = ["REGISTRY", "ClosedForm", "Model", "ModelFamily", "ModelSpec", "Network", "build", "family", "load_run",
+           "make", "names"]

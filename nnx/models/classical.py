@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from ..data.base import Dataset
+from ..spec import Strict
+from .base import REGISTRY, ModelFamily
 
 
 class LDA:
@@ -35,3 +39,14 @@ def _flat(x: np.ndarray) -> np.ndarray:
 
 def build_lda(spec, info=None) -> LDA:
     return LDA(spec)
+
+
+class LDASpec(Strict):
+    """Linear discriminant analysis (scikit-learn), fitted in closed form: no epochs."""
+
+    type: Literal["lda"]
+    solver: Literal["svd", "lsqr", "eigen"] = "svd"
+    shrinkage: float | Literal["auto"] | None = None
+
+
+FAMILY = REGISTRY.register(ModelFamily(LDASpec, build_lda, frozenset({"classification"}), network=False))

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import Literal
 
 import jax
 from flax import nnx
+from pydantic import Field, PositiveInt, model_validator
 
 from ..data.base import DataInfo
 from ..errors import ConfigError
+from ..spec import Strict
+from .base import REGISTRY, Activation, ModelFamily, Rate, per_layer_rates
 from .mlp import ACTIVATIONS
 
 # Glorot-uniform kernels, as Keras' Conv2D and Dense (the book's networks), like nnx.models.mlp.
@@ -148,3 +152,63 @@ def build_cnn(spec, info: DataInfo, rngs: nnx.Rngs) -> CNN:
     return CNN(tuple(info.input_shape), list(spec.blocks), list(spec.dense), info.outputs,
                activation=spec.activation, flatten_dropout=spec.flatten_dropout, dropout=spec.dropout_rates,
                rngs=rngs)
+
+
+class ConvBlockSpec(Strict):
+    """One block of a CNN: `convs` convolutions (+ batch norm) + activation, then pooling."""
+
+    filters: PositiveInt
+    kernel_size: PositiveInt = 3
+    convs: PositiveInt = Field(1, description="convolutions in the block, each with `filters` filters")
+    padding: Literal["same", "valid"] = "same"
+    pool: Literal["max", "avg", "none"] = "max"
+    pool_size: PositiveInt = 2
+    batch_norm: bool = False
+    dropout: Rate = Field(0.0, description="dropout after the block's pooling")
+
+
+CNN_PRESETS: dict[str, dict] = {
+    # The book's CIFAR-100 network (ISLR 2nd ed., section 10.9.3): four blocks of one 3x3
+    # same-padding convolution + ReLU + 2x2 max-pool with 32, 64, 128, 256 filters; flatten,
+    # dropout 0.5, dense 512 (ReLU), softmax over 100 classes: 964,516 parameters.
+    "cifar100_book": {
+        "blocks": [{"filters": f, "kernel_size": 3, "padding": "same", "pool": "max", "pool_size": 2}
+                   for f in (32, 64, 128, 256)],
+        "dense": [512],
+        "activation": "relu",
+        "flatten_dropout": 0.5,
+        "dropout": 0.0,
+    },
+}
+
+
+class CNNSpec(Strict):
+    """A convolutional network: blocks whose maps shrink while the filters grow, then dense layers."""
+
+    type: Literal["cnn"]
+    preset: Literal["cifar100_book"] | None = Field(None, description="a named network; other keys override it")
+    blocks: list[ConvBlockSpec] = Field(min_length=1)
+    dense: list[PositiveInt] = Field([], description="hidden dense layers after flattening")
+    activation: Activation = "relu"
+    flatten_dropout: Rate = Field(0.0, description="dropout on the flattened feature maps")
+    dropout: Rate | list[Rate] = Field(0.0, description="after each dense layer; one number applies to all")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_preset(cls, data):
+        # A preset that is not a name (a list, a mapping) is left to the field's own type error.
+        if isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in CNN_PRESETS:
+            data = {**CNN_PRESETS[data["preset"]], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _dropout_per_layer(self):
+        per_layer_rates(self.dropout, len(self.dense), "dense")
+        return self
+
+    @property
+    def dropout_rates(self) -> list[float]:
+        return per_layer_rates(self.dropout, len(self.dense), "dense")
+
+
+FAMILY = REGISTRY.register(ModelFamily(CNNSpec, build_cnn, frozenset({"classification", "binary"})))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from pydantic import Field, PositiveInt
 
 from ..data.base import DataInfo
+from ..spec import Strict
+from .base import ALL_TASKS, REGISTRY, HiddenLayers, Init, ModelFamily, Rate
 from .layers import Dropout
 
 ACTIVATIONS = {
@@ -61,3 +65,25 @@ def build_mlp(spec, info: DataInfo, rngs: nnx.Rngs) -> MLP:
 
 def build_logistic(spec, info: DataInfo, rngs: nnx.Rngs) -> MLP:
     return MLP(math.prod(info.input_shape), [], info.outputs, rngs=rngs)
+
+
+class MLPSpec(HiddenLayers):
+    """A fully connected network: inputs flattened, hidden layers, then the output layer."""
+
+    type: Literal["mlp"]
+    hidden: list[PositiveInt] = [256, 128]
+    input_dropout: Rate = 0.0
+    linear_skip: bool = Field(False, description=(
+        "add a linear map from the inputs straight to the outputs, beside the hidden layers (a "
+        "wide-and-deep network; on lagged series, a linear AR model plus a non-linear correction)"))
+    init: Init = "default"
+
+
+class LogisticSpec(Strict):
+    """Multinomial logistic regression: one linear layer, softmax output (no hidden layer)."""
+
+    type: Literal["logistic"]
+
+
+MLP_FAMILY = REGISTRY.register(ModelFamily(MLPSpec, build_mlp, ALL_TASKS))
+LOGISTIC_FAMILY = REGISTRY.register(ModelFamily(LogisticSpec, build_logistic, frozenset({"classification", "binary"})))

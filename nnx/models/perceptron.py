@@ -20,11 +20,16 @@ matrix-vector product) to find the first mistake.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from pydantic import Field
 
 from ..data.base import Dataset
+from ..spec import Strict
+from .base import REGISTRY, ModelFamily
 
 
 def with_bias(x) -> np.ndarray:
@@ -118,3 +123,13 @@ class Perceptron:
 
 def build_perceptron(spec, info=None) -> Perceptron:
     return Perceptron(spec.max_iterations)
+
+
+class PerceptronSpec(Strict):
+    """Rosenblatt's perceptron (section 2 of the notes), fitted by its own update rule: no epochs."""
+
+    type: Literal["perceptron"]
+    max_iterations: int = Field(1000, ge=1, description="stop after this many updates if not converged")
+
+
+FAMILY = REGISTRY.register(ModelFamily(PerceptronSpec, build_perceptron, frozenset({"binary"}), network=False))

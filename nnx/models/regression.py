@@ -6,9 +6,14 @@ predict one column, the regression task's output.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 
 from ..data.base import Dataset
+from ..spec import Strict
+from .base import REGISTRY, ModelFamily
 
 
 def _flat(x) -> np.ndarray:
@@ -80,3 +85,25 @@ def build_linear_regression(spec, info=None) -> LinearRegression:
 
 def build_lasso_cv(spec, info=None) -> LassoCV:
     return LassoCV(spec)
+
+
+class LinearRegressionSpec(Strict):
+    """Ordinary least squares (scikit-learn) on the flattened inputs: no epochs."""
+
+    type: Literal["linear_regression"]
+
+
+class LassoCVSpec(Strict):
+    """The lasso with its penalty chosen by K-fold cross-validation, as in the ISLP lab."""
+
+    type: Literal["lasso_cv"]
+    folds: int = Field(10, ge=2)
+    alphas: int = Field(100, ge=1, description="grid size: lambda_max down to lambda_max * min_ratio")
+    min_ratio: float = Field(0.01, gt=0, lt=1)
+    scoring: Literal["mae", "mse"] = Field("mae", description="the CV criterion (ISLP: mean absolute error)")
+    cv_seed: int = Field(1, description="random_state of the shuffled K folds (ISLP: 1)")
+
+
+REGRESSION_ONLY = frozenset({"regression"})
+OLS_FAMILY = REGISTRY.register(ModelFamily(LinearRegressionSpec, build_linear_regression, REGRESSION_ONLY, network=False))
+LASSO_FAMILY = REGISTRY.register(ModelFamily(LassoCVSpec, build_lasso_cv, REGRESSION_ONLY, network=False))

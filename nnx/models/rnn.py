@@ -13,12 +13,16 @@ so the final state has read the real words last.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import jax.numpy as jnp
 from flax import nnx
+from pydantic import Field, PositiveInt
 
 from ..data.base import DataInfo
 from ..errors import ConfigError
+from ..spec import Strict
+from .base import ALL_TASKS, REGISTRY, Init, ModelFamily, Rate
 
 CELLS = {"simple": nnx.SimpleCell, "lstm": nnx.LSTMCell, "gru": nnx.GRUCell}
 
@@ -73,3 +77,20 @@ def build_rnn(spec, info: DataInfo, rngs: nnx.Rngs) -> RecurrentNet:
                         vocab_size=info.vocab_size, embedding=spec.embedding, dropout=spec.dropout,
                         layers=spec.layers, rngs=rngs)
 
+
+class RNNSpec(Strict):
+    """A recurrent network: [embedding] -> recurrent layer(s) -> dropout -> dense output.
+
+    `embedding` set: inputs are integer token ids (N, T); unset: float sequences (N, T, F).
+    The output reads the final hidden state A_L (equation 19 of the notes)."""
+
+    type: Literal["rnn"]
+    cell: Literal["simple", "lstm", "gru"] = "simple"
+    units: PositiveInt = 32
+    embedding: PositiveInt | None = None
+    dropout: Rate = Field(0.0, description="on the final hidden state, before the output layer")
+    layers: PositiveInt = 1
+    init: Init = "default"
+
+
+FAMILY = REGISTRY.register(ModelFamily(RNNSpec, build_rnn, ALL_TASKS))

@@ -11,13 +11,18 @@ floats (1 GB). Here a review is the array of its distinct word ids, and:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from pydantic import Field, PositiveInt, model_validator
 
 from ..data import text
 from ..data.base import DataInfo, Dataset
 from ..errors import ConfigError
+from ..spec import Strict
+from .base import REGISTRY, HiddenLayers, ModelFamily
 from .mlp import ACTIVATIONS
 
 
@@ -100,3 +105,36 @@ def build_logistic_sparse(spec, info: DataInfo) -> SparseLogistic:
         raise ConfigError("model type logistic_sparse needs a binary bag of words: use data name: imdb "
                           "with representation: bow")
     return SparseLogistic(spec, info.vocab_size)
+
+
+class BowMLPSpec(HiddenLayers):
+    """An MLP on a bag of words given as word ids: the first layer sums embedding rows of the
+    words present, which equals the dense product of the binary vector with a weight matrix."""
+
+    type: Literal["bow_mlp"]
+    hidden: list[PositiveInt] = Field([16, 16], min_length=1)
+
+
+class LogisticSparseSpec(Strict):
+    """Ridge (l2) or lasso (l1) logistic regression on the sparse bag of words (scikit-learn).
+
+    Give the penalty as `lam` (glmnet's lambda: mean log-loss + lam * penalty) or as
+    scikit-learn's `C` (sum of log-losses * C + penalty); C = 1 / (n * lam)."""
+
+    type: Literal["logistic_sparse"]
+    penalty: Literal["l1", "l2"] = "l1"
+    lam: float | None = Field(None, gt=0, description="glmnet-style lambda")
+    C: float | None = Field(None, gt=0, description="scikit-learn's inverse regularization strength")
+    max_iter: int = Field(1000, ge=1)
+    tol: float = Field(1e-4, gt=0)
+
+    @model_validator(mode="after")
+    def _one_strength(self):
+        if (self.lam is None) == (self.C is None):
+            raise ValueError("give exactly one of lam and C")
+        return self
+
+
+BOW_FAMILY = REGISTRY.register(ModelFamily(BowMLPSpec, build_bow_mlp, frozenset({"classification", "binary"})))
+SPARSE_LOGISTIC_FAMILY = REGISTRY.register(ModelFamily(LogisticSparseSpec, build_logistic_sparse,
+                                                       frozenset({"binary"}), network=False))

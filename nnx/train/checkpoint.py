@@ -135,22 +135,14 @@ def restore_into(directory: Path, model: nnx.Module) -> nnx.Module:
 
 
 def load_model(run_dir: str | Path) -> tuple[nnx.Module, object]:
-    """Rebuild a run's model from its config.yaml and restore its trained parameters.
+    """Rebuild a run's network from its run folder and restore its trained parameters.
 
-    Returns (model, RunSpec). The input shape and classes come from summary.json's data_info.
+    Returns (Flax module, RunSpec); `nnx.models.load_run` gives the same as a `Model`.
     """
-    import json
+    from ..models import load_run
 
-    from .. import models
-    from ..config import load_run_config
-    from ..data.base import DataInfo
-
-    run_dir = Path(run_dir)
-    spec = load_run_config(run_dir / "config.yaml")
-    info_dict = json.loads((run_dir / "summary.json").read_text())["data_info"]
-    info = DataInfo(**{**info_dict, "input_shape": tuple(info_dict["input_shape"])})
-    model = models.build(spec.model, info, nnx.Rngs(spec.seed))
-    return restore_into(run_dir / "checkpoint", model), spec
+    model = load_run(run_dir)
+    return model.impl, model.run_spec
 
 
 class TrainCheckpoints:

@@ -8,13 +8,13 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ConfigError
-from .tasks import higher_is_better
+from ..record.metrics import improves, maximize
 
 
 class EarlyStopping:
     def __init__(self, monitor: str, mode: str, patience: int, min_delta: float):
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
-        self.maximize = higher_is_better(monitor) if mode == "auto" else mode == "max"
+        self.maximize = maximize(monitor, mode)
         self.best_value = -math.inf if self.maximize else math.inf
         self.best_epoch: int | None = None
         self.best_state = None
@@ -50,9 +50,8 @@ class EarlyStopping:
         return metrics[metric]
 
     def improved(self, value: float) -> bool:
-        if self.maximize:
-            return value > self.best_value + self.min_delta
-        return value < self.best_value - self.min_delta
+        best = self.best_value if math.isfinite(self.best_value) else None
+        return improves(value, best, self.maximize, self.min_delta)
 
     def update(self, record, state) -> bool:
         """Record one epoch; return True when training should stop."""

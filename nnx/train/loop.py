@@ -159,19 +159,24 @@ class Core:
     def evaluate(self, params, rest, data_x, data_y, data_w):
         # The state enters every traced function as an argument (the scan carries it), never as
         # a closure over an outer trace: modules built on Flax transforms (nnx.RNN) require it.
-        def sums_of(params, rest, x, y, w):
-            return self.task.sums(nnx.merge(self.graphdef, params, rest)(x, train=False), y, w)
-
         shard = self.placement.shard_batch
+
+        def outputs_of(params, rest, x):
+            return nnx.merge(self.graphdef, params, rest)(x, train=False)
 
         def body(carry, batch):
             total, params, rest = carry
             x, y, w = (shard(a) for a in batch)
-            return (jax.tree.map(jnp.add, total, sums_of(params, rest, x, y, w)), params, rest), None
+            outputs = outputs_of(params, rest, x)
+            total = jax.tree.map(jnp.add, total, self.task.sums(outputs, y, w))
+            # A task with metrics that are not sums (AUC) gets every output back as well.
+            return (total, params, rest), (outputs if self.task.exact is not None else None)
 
-        zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(sums_of, params, rest, data_x[0], data_y[0], data_w[0]))
-        (total, _, _), _ = jax.lax.scan(body, (zeros, params, rest), (data_x, data_y, data_w))
-        return total
+        zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(
+            lambda p, r, x, y, w: self.task.sums(outputs_of(p, r, x), y, w),
+            params, rest, data_x[0], data_y[0], data_w[0]))
+        (total, _, _), outputs = jax.lax.scan(body, (zeros, params, rest), (data_x, data_y, data_w))
+        return total, outputs
 
 
 def compile_epoch(core: Core, n: int, vectorized: bool = False) -> Callable:
@@ -212,6 +217,17 @@ def make_core(model: nnx.Module, task, training, regularization, steps_per_epoch
 EpochCallback = Callable[[EpochRecord], None]
 
 
+@dataclass
+class Trainee:
+    """One run's share of a fit: its model, data, config, epoch callbacks and checkpoints."""
+
+    model: nnx.Module
+    data: Dataset
+    spec: Any  # RunSpec
+    callbacks: Sequence[EpochCallback] = ()
+    checkpoints: Any = None  # TrainCheckpoints
+
+
 def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCallback] = (),
         should_stop: Callable[[], bool] = lambda: False, checkpoints=None, resume: bool = False,
         augment: Callable | None = None, devices: int | str | None = None) -> FitResult:
@@ -222,82 +238,189 @@ def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCall
     is polled after each epoch (Ctrl-C): training then ends early and the result is `interrupted`.
     `devices` (N or "all") trains data-parallel over that many devices.
     """
-    training, task = spec.training, tasks_.task_for(data.info.task, spec.training.loss)
-    n_train = len(data.x_train)
+    return fit_all([Trainee(model, data, spec, callbacks, checkpoints)], should_stop=should_stop,
+                   resume=resume, augment=augment, devices=devices)[0]
+
+
+def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = lambda: False,
+            resume: bool = False, augment: Callable | None = None,
+            devices: int | str | None = None) -> list[FitResult]:
+    """Train one or more runs of the same model and config that differ only in their seed.
+
+    Several trainees train together in one compiled program over a leading axis (jax.vmap): each
+    keeps its own initialization, data split, data order, dropout and augmentation keys, early
+    stopping and checkpoints, so each result equals its run trained alone up to float rounding.
+    A trainee whose early stopping has stopped is carried along frozen (its state no longer
+    changes what it reports) until all have stopped.
+    """
+    vectorized = len(trainees) > 1
+    first = trainees[0]
+    training, task = first.spec.training, tasks_.task_for(first.data.info.task, first.spec.training.loss)
+    n_train = len(first.data.x_train)
     if n_train == 0:
         raise RunError("the training split is empty; lower data.validation_split or use more data")
+    if any(len(t.data.x_train) != n_train for t in trainees):
+        raise RunError("parallel seeds need training splits of one size; set training.parallel_seeds: false")
     batch_size = min(training.batch_size, n_train)
     steps_per_epoch = math.ceil(n_train / batch_size)
     place = placement(devices, training.batch_size, n_train)
-    core, state = make_core(model, task, training.model_copy(update={"batch_size": batch_size}),
-                            spec.regularization, steps_per_epoch,
-                            augment if augment is not None else make_augment(training.augmentation), place)
+    augment = augment if augment is not None else make_augment(training.augmentation)
+    training = training.model_copy(update={"batch_size": batch_size})
+    made = [make_core(t.model, task, training, t.spec.regularization, steps_per_epoch, augment, place)
+            for t in trainees]
+    core = made[0][0]
+    state = _stack([s for _, s in made]) if vectorized else made[0][1]
 
-    x_train, y_train = place.replicate((jnp.asarray(data.x_train), jnp.asarray(data.y_train)))
-    eval_batches = lambda x, y: batch_for_eval(x, y, training.eval_batch_size, place.size, place)  # noqa: E731
-    val = eval_batches(data.x_val, data.y_val) if len(data.x_val) else None
-    train_epoch = compile_epoch(core, n_train)
-    evaluate = jax.jit(core.evaluate)
-    stopper = EarlyStopping.from_spec(training.early_stopping, has_validation=val is not None)
+    def on_device(arrays):
+        return jnp.stack([jnp.asarray(a) for a in arrays]) if vectorized else place.replicate(jnp.asarray(arrays[0]))
+
+    x_train = on_device([t.data.x_train for t in trainees])
+    y_train = on_device([t.data.y_train for t in trainees])
+
+    def eval_split(split: str) -> Batched | None:
+        sets = [batch_for_eval(getattr(t.data, f"x_{split}"), getattr(t.data, f"y_{split}"),
+                               training.eval_batch_size, place.size, place) for t in trainees]
+        if sets[0].n == 0:
+            return None
+        if not vectorized:
+            return sets[0]
+        return Batched(*_stack([(b.x, b.y, b.w) for b in sets]), sets[0].n)
+
+    has_val = len(first.data.x_val) > 0
+    val = eval_split("val") if has_val else None
+    train_epoch = compile_epoch(core, n_train, vectorized=vectorized)
+    evaluate = jax.jit(jax.vmap(core.evaluate) if vectorized else core.evaluate)
+    stoppers = [EarlyStopping.from_spec(training.early_stopping, has_validation=has_val) for _ in trainees]
     lr_at = _learning_rate_fn(training, steps_per_epoch)
+    pick = (lambda tree, i: jax.tree.map(lambda a: a[i], tree)) if vectorized else (lambda tree, i: tree)
 
-    first_epoch, seconds_before, stopped_early = 1, 0.0, False
-    if resume and checkpoints is not None and checkpoints.latest_epoch() is not None:
-        state, saved = checkpoints.restore(state)
-        state = place.replicate(state)
-        first_epoch, seconds_before, stopped_early = saved["epoch"] + 1, saved["seconds"], saved["stopped"]
-        if stopper is not None:
-            stopper.load(saved["early_stopping"])
-            if stopper.best_epoch is not None:
-                stopper.best_state = place.replicate(checkpoints.restore(state, "best")[0])
+    first_epoch, seconds_before = 1, 0.0
+    stopped = [False] * len(trainees)
+    if resume:
+        state, first_epoch, seconds_before, stopped = _restore(trainees, state, stoppers, place, pick)
+    frozen: list[Any] = [None] * len(trainees)  # a stopped trainee's state at its stopping epoch
 
-    run_key = jax.random.key(spec.seed)
-    history: list[EpochRecord] = []
-    last_epoch, interrupted = first_epoch - 1, False
+    baselines = [tasks_.constant_loss(task, t.data.y_train) for t in trainees]
+    run_keys = [jax.random.key(t.spec.seed) for t in trainees]
+    histories: list[list[EpochRecord]] = [[] for _ in trainees]
+    last_epoch = [first_epoch - 1] * len(trainees)
+    interrupted = False
     started = time.perf_counter()
     for epoch in range(first_epoch, training.epochs + 1):
-        if stopped_early:
+        if all(stopped):
             break
         t0 = time.perf_counter()
         # The epoch's key depends only on (seed, epoch): a resumed run sees the same data order.
-        state, sums = train_epoch(state, x_train, y_train, jax.random.fold_in(run_key, epoch))
-        train_metrics = tasks_.finalize(task, sums)
-        if not math.isfinite(train_metrics["loss"]):
-            raise RunError(f"the training loss became {train_metrics['loss']} at epoch {epoch}; lower "
-                           "training.optimizer.learning_rate or set training.optimizer.clip_norm")
-        val_metrics = tasks_.finalize(task, evaluate(state["params"], state["rest"], val.x, val.y, val.w)) if val else {}
-        record = EpochRecord(epoch, train_metrics, val_metrics, time.perf_counter() - t0,
-                             learning_rate=lr_at(epoch * steps_per_epoch))
-        history.append(record)
-        last_epoch = epoch
-        stopped_early = stopper is not None and stopper.update(record, state)
-        for callback in callbacks:
-            callback(record)
-        if checkpoints is not None:
-            checkpoints.save(epoch, state, {
-                "seconds": seconds_before + time.perf_counter() - started, "stopped": stopped_early,
-                "early_stopping": stopper.state_dict() if stopper is not None else None,
-            }, is_best=stopper is not None and stopper.best_epoch == epoch)
-        if should_stop() and epoch < training.epochs and not stopped_early:
+        keys = [jax.random.fold_in(k, epoch) for k in run_keys]
+        state, sums = train_epoch(state, x_train, y_train, jnp.stack(keys) if vectorized else keys[0])
+        val_out = evaluate(state["params"], state["rest"], val.x, val.y, val.w) if val else None
+        jax.block_until_ready((sums, val_out))  # the epoch's time, not its dispatch's
+        seconds = (time.perf_counter() - t0) / len(trainees)
+        for i, trainee in enumerate(trainees):
+            if stopped[i]:
+                continue
+            train_metrics = tasks_.finalize(task, pick(sums, i))
+            check_divergence(train_metrics["loss"], epoch, trainee, len(trainees) > 1, baselines[i])
+            val_metrics = _metrics(task, pick(val_out, i), val, i if vectorized else None) if val else {}
+            record = EpochRecord(epoch, train_metrics, val_metrics, seconds,
+                                 learning_rate=lr_at(epoch * steps_per_epoch))
+            histories[i].append(record)
+            last_epoch[i] = epoch
+            mine = pick(state, i)
+            stopped[i] = stoppers[i] is not None and stoppers[i].update(record, mine)
+            if stopped[i] and vectorized:
+                frozen[i] = jax.tree.map(jnp.copy, mine)
+            for callback in trainee.callbacks:
+                callback(record)
+            if trainee.checkpoints is not None:
+                trainee.checkpoints.save(epoch, mine, {
+                    "seconds": seconds_before + time.perf_counter() - started, "stopped": stopped[i],
+                    "early_stopping": stoppers[i].state_dict() if stoppers[i] is not None else None,
+                }, is_best=stoppers[i] is not None and stoppers[i].best_epoch == epoch)
+        if should_stop() and epoch < training.epochs and not all(stopped):
             interrupted = True
             break
-    seconds = seconds_before + time.perf_counter() - started
-    if checkpoints is not None:
-        checkpoints.close()
+    seconds = seconds_before + (time.perf_counter() - started) / len(trainees)
+    for trainee in trainees:
+        if trainee.checkpoints is not None:
+            trainee.checkpoints.close()
     if interrupted:
-        return FitResult(model, history, {}, {}, None, False, seconds, epochs=last_epoch, interrupted=True)
+        return [FitResult(t.model, histories[i], {}, {}, None, False, seconds, epochs=last_epoch[i], interrupted=True)
+                for i, t in enumerate(trainees)]
 
-    best_epoch = None
-    if stopper is not None and stopper.best_state is not None:
-        best_epoch = stopper.best_epoch
-        if training.early_stopping.restore_best:
-            state = stopper.best_state
-    nnx.update(model, state["params"], state["rest"])
+    finals, best_epochs = [], []
+    for i in range(len(trainees)):
+        final, best = frozen[i] if frozen[i] is not None else pick(state, i), None
+        stopper = stoppers[i]
+        if stopper is not None and stopper.best_state is not None:
+            best = stopper.best_epoch
+            if training.early_stopping.restore_best:
+                final = stopper.best_state
+        finals.append(final)
+        best_epochs.append(best)
+    final_state = _stack(finals) if vectorized else finals[0]
+    test = eval_split("test")
+    test_out = evaluate(final_state["params"], final_state["rest"], test.x, test.y, test.w) if test else None
+    val_out = evaluate(final_state["params"], final_state["rest"], val.x, val.y, val.w) if val else None
+    results = []
+    for i, trainee in enumerate(trainees):
+        nnx.update(trainee.model, finals[i]["params"], finals[i]["rest"])
+        index = i if vectorized else None
+        results.append(FitResult(trainee.model, histories[i],
+                                 _metrics(task, pick(test_out, i), test, index) if test else {},
+                                 _metrics(task, pick(val_out, i), val, index) if val else {}, best_epochs[i],
+                                 stopped[i], seconds, epochs=last_epoch[i]))
+    return results
 
-    test = eval_batches(data.x_test, data.y_test)
-    test_metrics = tasks_.finalize(task, evaluate(state["params"], state["rest"], test.x, test.y, test.w))
-    final_val = tasks_.finalize(task, evaluate(state["params"], state["rest"], val.x, val.y, val.w)) if val else {}
-    return FitResult(model, history, test_metrics, final_val, best_epoch, stopped_early, seconds, epochs=last_epoch)
+
+def check_divergence(loss: float, epoch: int, trainee: Trainee, name_seed: bool, baseline: float) -> None:
+    """A training loss that is not finite, or that exceeds `training.divergence_factor` times the
+    loss of the best constant prediction (`baseline`), ends the run as failed, saying what to change."""
+    factor = trainee.spec.training.divergence_factor
+    seed = f" of seed {trainee.spec.seed}" if name_seed else ""
+    hint = "lower training.optimizer.learning_rate or set training.optimizer.clip_norm"
+    if not math.isfinite(loss):
+        raise RunError(f"the training loss{seed} became {loss} at epoch {epoch}; {hint}")
+    if factor is not None and baseline > 0 and loss > factor * baseline:
+        raise RunError(f"the training diverged{seed} at epoch {epoch}: loss {loss:.4g}, more than "
+                       f"training.divergence_factor {factor:g} times the {baseline:.4g} of a constant "
+                       f"prediction; {hint} (or set training.divergence_factor: null)")
+
+
+def _metrics(task, out, batched: Batched, index: int | None) -> dict[str, float]:
+    """A split's metrics from `Core.evaluate`'s (sums, outputs): outputs of real examples only."""
+    sums, outputs = out
+    if outputs is None:
+        return tasks_.finalize(task, sums)
+    y, w = (batched.y, batched.w) if index is None else (batched.y[index], batched.w[index])
+    real = np.asarray(w).reshape(-1) > 0
+    outputs = np.asarray(outputs).reshape(-1, *outputs.shape[2:])[real]
+    return tasks_.finalize(task, sums, outputs, np.asarray(y).reshape(-1)[real])
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+def _restore(trainees, state, stoppers, place, pick):
+    """Every trainee's last checkpoint (all at one epoch), and its early stopping's best state."""
+    saved_epochs = {t.checkpoints.latest_epoch() if t.checkpoints is not None else None for t in trainees}
+    if saved_epochs == {None}:
+        return state, 1, 0.0, [False] * len(trainees)
+    if len(saved_epochs) > 1:
+        raise RunError("the runs to resume together have checkpoints of different epochs; resume each alone")
+    states, seconds, stopped = [], 0.0, []
+    for i, trainee in enumerate(trainees):
+        restored, saved = trainee.checkpoints.restore(pick(state, i))
+        states.append(restored)
+        seconds = max(seconds, saved["seconds"])
+        stopped.append(saved["stopped"])
+        if stoppers[i] is not None:
+            stoppers[i].load(saved["early_stopping"])
+            if stoppers[i].best_epoch is not None:
+                stoppers[i].best_state = place.replicate(trainee.checkpoints.restore(restored, "best")[0])
+    state = _stack(states) if len(trainees) > 1 else place.replicate(states[0])
+    return state, saved_epochs.pop() + 1, seconds, stopped
 
 
 def _learning_rate_fn(training, steps_per_epoch: int):
@@ -305,80 +428,3 @@ def _learning_rate_fn(training, steps_per_epoch: int):
 
     fn = schedule(training.optimizer, training.epochs, steps_per_epoch)
     return lambda step: float(fn(step))
-
-
-# --------------------------------------------------------------------------------------------
-# Several seeds in one compiled program
-
-
-def fit_seeds(models: Sequence[nnx.Module], datasets: Sequence[Dataset], specs: Sequence,
-              callbacks: Sequence[Sequence[EpochCallback]] = (),
-              should_stop: Callable[[], bool] = lambda: False) -> list[FitResult]:
-    """Train the same model and config under several seeds at once, vectorized with jax.vmap.
-
-    Each seed keeps its own initialization, data split, data order and dropout keys, so the
-    results equal sequential runs up to float rounding; one compiled epoch serves all seeds.
-    `should_stop` is polled after each epoch (Ctrl-C); the results are then `interrupted`.
-    """
-    spec, data = specs[0], datasets[0]
-    training, task = spec.training, tasks_.task_for(data.info.task, spec.training.loss)
-    n_train = len(data.x_train)
-    batch_size = min(training.batch_size, n_train)
-    steps_per_epoch = math.ceil(n_train / batch_size)
-    training = training.model_copy(update={"batch_size": batch_size})
-    made = [make_core(m, task, training, spec.regularization, steps_per_epoch) for m in models]
-    core = made[0][0]
-    stack = lambda *trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)  # noqa: E731
-    state = stack(*(state for _, state in made))
-    x_train = jnp.stack([d.x_train for d in datasets])
-    y_train = jnp.stack([d.y_train for d in datasets])
-
-    def eval_sets(split: str):
-        sets = [batch_for_eval(getattr(d, f"x_{split}"), getattr(d, f"y_{split}"), training.eval_batch_size)
-                for d in datasets]
-        return stack(*[(b.x, b.y, b.w) for b in sets])
-
-    has_val = len(data.x_val) > 0
-    val = eval_sets("val") if has_val else None
-    train_epoch = compile_epoch(core, n_train, vectorized=True)
-    evaluate = jax.jit(jax.vmap(core.evaluate))
-    lr_at = _learning_rate_fn(training, steps_per_epoch)
-    run_keys = [jax.random.key(s.seed) for s in specs]
-    take = lambda tree, i: jax.tree.map(lambda a: a[i], tree)  # noqa: E731
-    callbacks = list(callbacks) or [()] * len(models)
-
-    histories: list[list[EpochRecord]] = [[] for _ in models]
-    started = time.perf_counter()
-    for epoch in range(1, training.epochs + 1):
-        t0 = time.perf_counter()
-        keys = jnp.stack([jax.random.fold_in(k, epoch) for k in run_keys])
-        state, sums = train_epoch(state, x_train, y_train, keys)
-        val_sums = evaluate(state["params"], state["rest"], *val) if has_val else None
-        jax.block_until_ready((sums, val_sums))  # the epoch's time, not its dispatch's
-        seconds = (time.perf_counter() - t0) / len(models)
-        for i in range(len(models)):
-            train_metrics = tasks_.finalize(task, take(sums, i))
-            if not math.isfinite(train_metrics["loss"]):
-                raise RunError(f"the training loss of seed {specs[i].seed} became {train_metrics['loss']} at "
-                               f"epoch {epoch}; lower training.optimizer.learning_rate")
-            record = EpochRecord(epoch, train_metrics, tasks_.finalize(task, take(val_sums, i)) if has_val else {},
-                                 seconds, learning_rate=lr_at(epoch * steps_per_epoch))
-            histories[i].append(record)
-            for callback in callbacks[i]:
-                callback(record)
-        if should_stop() and epoch < training.epochs:
-            seconds = (time.perf_counter() - started) / len(models)
-            return [FitResult(model, histories[i], {}, {}, None, False, seconds, epochs=epoch, interrupted=True)
-                    for i, model in enumerate(models)]
-    seconds = (time.perf_counter() - started) / len(models)
-
-    test = eval_sets("test")
-    test_sums = evaluate(state["params"], state["rest"], *test)
-    results = []
-    for i, model in enumerate(models):
-        params, rest = take(state["params"], i), take(state["rest"], i)
-        nnx.update(model, params, rest)
-        final_val = tasks_.finalize(task, take(val_sums, i)) if has_val else {}
-        results.append(FitResult(model, histories[i], tasks_.finalize(task, take(test_sums, i)), final_val,
-                                 None, False, seconds, epochs=training.epochs))
-    return results

@@ -6,6 +6,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+# optax.adamw's default weight_decay, used when `optimizer: adamw` is given without one.
+ADAMW_DEFAULT_DECAY = 1e-4
+
 
 def is_weight(path, leaf) -> bool:
     """Weight matrices and kernels (2-D and up) are penalized; biases and norm scales are not."""
@@ -58,8 +61,11 @@ def make_optimizer(training, regularization, steps_per_epoch: int) -> optax.Grad
     if opt.clip_norm:
         parts.append(optax.clip_by_global_norm(opt.clip_norm))
     parts.append(_direction(opt))
-    if regularization.weight_decay > 0:
-        parts.append(optax.add_decayed_weights(regularization.weight_decay, mask=weight_mask))
+    decay = regularization.weight_decay
+    if opt.name == "adamw" and "weight_decay" not in regularization.model_fields_set:
+        decay = ADAMW_DEFAULT_DECAY  # AdamW is Adam with decoupled decay: Optax's default, not none
+    if decay > 0:
+        parts.append(optax.add_decayed_weights(decay, mask=weight_mask))
     parts.append(optax.scale_by_learning_rate(schedule(opt, training.epochs, steps_per_epoch)))
     return optax.chain(*parts)
 

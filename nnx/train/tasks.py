@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ..errors import ConfigError
@@ -24,8 +25,18 @@ class Task:
     sums: Callable  # (outputs, targets, weights) -> dict of summed statistics
     finalize: Callable  # dict of sums (host floats) -> dict of metrics
     default_monitor: str  # the metric early stopping and compare sort by
-    higher_is_better: tuple[str, ...]
     loss_name: str = "cross_entropy"  # what `training.loss` calls this task's loss
+    # Metrics that are not sums over examples (AUC): (outputs, targets) on the host -> metrics,
+    # computed on evaluation splits from all their outputs; None when the task has none.
+    exact: Callable | None = None
+
+    def metric_names(self, split: str = "test") -> tuple[str, ...]:
+        """The metrics this task reports on a split ('train' has no exact metrics): the names a
+        monitor or `--metric` may use, checked against nnx.record.metrics."""
+        names = tuple(self.finalize(_ZERO_SUMS[self.name]))
+        if self.exact is not None and split != "train":
+            names += tuple(self.exact(np.zeros((2, 1), np.float32), np.array([0, 1])))
+        return names
 
 
 # -- classification: softmax and cross-entropy (equations 11-16 of the notes)
@@ -47,7 +58,7 @@ def _accuracy_metrics(s):
 
 
 CLASSIFICATION = Task("classification", _softmax_ce, _classification_sums, _accuracy_metrics,
-                      default_monitor="loss", higher_is_better=("accuracy",))
+                      default_monitor="loss")
 
 
 # -- binary classification: one logit, sigmoid cross-entropy
@@ -62,8 +73,25 @@ def _binary_sums(logits, labels, weights):
             "correct": jnp.sum(weights * correct), "count": jnp.sum(weights)}
 
 
-BINARY = Task("binary", _sigmoid_ce, _binary_sums, _accuracy_metrics,
-              default_monitor="loss", higher_is_better=("accuracy",))
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The area under the ROC curve: the chance that a random positive scores above a random
+    negative (ties count half), from the ranks of the scores (Mann-Whitney U)."""
+    from scipy.stats import rankdata
+
+    labels = np.asarray(labels).ravel() == 1
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, np.float64).ravel())
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _binary_exact(logits, labels):
+    return {"auc": roc_auc(np.asarray(logits)[..., 0], labels)}
+
+
+BINARY = Task("binary", _sigmoid_ce, _binary_sums, _accuracy_metrics, default_monitor="loss",
+              exact=_binary_exact)
 
 
 # -- regression: squared error (equation 9); MSE, MAE and R^2 from running sums
@@ -96,7 +124,7 @@ def _regression_metrics_l1(s):
 
 
 REGRESSION = Task("regression", _squared_error, _regression_sums, _regression_metrics,
-                  default_monitor="loss", higher_is_better=("r2",), loss_name="squared_error")
+                  default_monitor="loss", loss_name="squared_error")
 
 # Least absolute deviations: fits the conditional median, which is what minimizes test MAE and
 # is less pulled by the few very large salaries of a skewed response such as Hitters'.
@@ -104,6 +132,9 @@ REGRESSION_L1 = replace(REGRESSION, loss=_absolute_error, finalize=_regression_m
                         loss_name="absolute_error")
 
 TASKS = {t.name: t for t in (CLASSIFICATION, BINARY, REGRESSION)}
+_ZERO_SUMS = {"classification": {"loss": 0.0, "correct": 0.0, "count": 1.0},
+              "binary": {"loss": 0.0, "correct": 0.0, "count": 1.0},
+              "regression": {"sse": 0.0, "sae": 0.0, "sy": 0.0, "syy": 1.0, "count": 1.0}}
 
 
 def task_for(name: str, loss: str | None = None) -> Task:
@@ -118,11 +149,33 @@ def task_for(name: str, loss: str | None = None) -> Task:
                       "or remove training.loss")
 
 
-def higher_is_better(metric: str) -> bool:
-    """Whether larger is better for a metric name such as 'validation.accuracy' or 'test.r2'."""
-    leaf = metric.rsplit(".", 1)[-1]
-    return any(leaf in t.higher_is_better for t in TASKS.values())
+def constant_loss(task: Task, targets) -> float:
+    """The loss of the best constant prediction on these targets: the class frequencies' entropy
+    (cross-entropy), the variance (squared error) or the mean distance to the median (absolute
+    error). The divergence rule measures a training loss against it."""
+    y = np.asarray(targets)
+    if len(y) == 0:
+        return float("nan")
+    if task.name in ("classification", "binary"):
+        p = np.bincount(y.astype(np.int64).ravel()) / y.size
+        p = p[p > 0]
+        return float(-(p * np.log(p)).sum())
+    if task.loss_name == "absolute_error":
+        return float(np.mean(np.abs(y - np.median(y))))
+    return float(np.var(y))
 
 
-def finalize(task: Task, sums) -> dict[str, float]:
-    return {k: float(v) for k, v in task.finalize({k: float(v) for k, v in jax.device_get(sums).items()}).items()}
+def finalize(task: Task, sums, outputs=None, targets=None) -> dict[str, float]:
+    """Metrics from summed statistics; with all of a split's `outputs` and `targets` (host arrays
+    of its real examples), the task's exact metrics too."""
+    metrics = {k: float(v) for k, v in task.finalize({k: float(v) for k, v in jax.device_get(sums).items()}).items()}
+    if task.exact is not None and outputs is not None and len(outputs):
+        metrics.update(task.exact(np.asarray(outputs), np.asarray(targets)))
+    return metrics
+
+
+def score(task: Task, outputs, targets) -> dict[str, float]:
+    """A task's metrics of host outputs against targets, every example weighted 1 (estimators,
+    ensembles, predictions)."""
+    outputs, targets = np.asarray(outputs, np.float32), np.asarray(targets)
+    return finalize(task, task.sums(outputs, targets, np.ones(len(targets), np.float32)), outputs, targets)

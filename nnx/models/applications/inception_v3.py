@@ -7,9 +7,13 @@ the average-pooling branches pool 3x3 'same' with stride 1. No auxiliary classif
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax.numpy as jnp
 from flax import nnx
 
+from ..base import REGISTRY, ModelFamily
+from . import IMAGE_TASKS, ApplicationSpec
 from .layers import ConvBN, avg_pool_same, dense, image_shape_and_classes, max_pool
 
 
@@ -148,3 +152,12 @@ class InceptionV3(nnx.Module):
 def build_inception_v3(spec, info, rngs: nnx.Rngs) -> InceptionV3:
     shape, classes = image_shape_and_classes(spec, info, min_size=75)
     return InceptionV3(shape, classes, rngs=rngs)
+
+
+class InceptionV3Spec(ApplicationSpec):
+    __doc__ = ApplicationSpec.__doc__
+
+    type: Literal["inception_v3"]
+
+
+FAMILY = REGISTRY.register(ModelFamily(InceptionV3Spec, build_inception_v3, IMAGE_TASKS))

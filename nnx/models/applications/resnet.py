@@ -10,9 +10,13 @@ norm + ReLU precede the pooling. Both end in global average pooling and a dense 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 from flax import nnx
 
+from ..base import REGISTRY, ModelFamily
+from . import IMAGE_TASKS, ApplicationSpec
 from .layers import ConvBN, batch_norm, conv, dense, image_shape_and_classes, max_pool, zero_pad
 
 EPS = 1.001e-5
@@ -121,3 +125,12 @@ class ResNet(nnx.Module):
 def build_resnet(spec, info, rngs: nnx.Rngs) -> ResNet:
     shape, classes = image_shape_and_classes(spec, info, min_size=32)
     return ResNet(shape, classes, BLOCKS[spec.type], preact=spec.type.endswith("v2"), rngs=rngs)
+
+
+class ResNetSpec(ApplicationSpec):
+    __doc__ = ApplicationSpec.__doc__
+
+    type: Literal["resnet50", "resnet101", "resnet152", "resnet50v2", "resnet101v2", "resnet152v2"]
+
+
+FAMILY = REGISTRY.register(ModelFamily(ResNetSpec, build_resnet, IMAGE_TASKS))

@@ -7,9 +7,13 @@ in the loss). No batch norm, no dropout, as in Keras.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 from flax import nnx
 
+from ..base import REGISTRY, ModelFamily
+from . import IMAGE_TASKS, ApplicationSpec
 from .layers import conv, dense, image_shape_and_classes, max_pool
 
 CONFIGS = {  # convolutions per block; the filters are 64, 128, 256, 512, 512
@@ -56,3 +60,12 @@ class VGG(nnx.Module):
 def build_vgg(spec, info, rngs: nnx.Rngs) -> VGG:
     shape, classes = image_shape_and_classes(spec, info, min_size=32)
     return VGG(shape, classes, CONFIGS[spec.type], rngs=rngs)
+
+
+class VGGSpec(ApplicationSpec):
+    __doc__ = ApplicationSpec.__doc__
+
+    type: Literal["vgg16", "vgg19"]
+
+
+FAMILY = REGISTRY.register(ModelFamily(VGGSpec, build_vgg, IMAGE_TASKS))

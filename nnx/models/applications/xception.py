@@ -8,9 +8,13 @@ shortcut; two final SepConv-BN-ReLU; global average pooling and the output layer
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 from flax import nnx
 
+from ..base import REGISTRY, ModelFamily
+from . import IMAGE_TASKS, ApplicationSpec
 from .layers import ConvBN, SeparableConv, batch_norm, dense, image_shape_and_classes, max_pool
 
 
@@ -82,3 +86,12 @@ class Xception(nnx.Module):
 def build_xception(spec, info, rngs: nnx.Rngs) -> Xception:
     shape, classes = image_shape_and_classes(spec, info, min_size=71)
     return Xception(shape, classes, rngs=rngs)
+
+
+class XceptionSpec(ApplicationSpec):
+    __doc__ = ApplicationSpec.__doc__
+
+    type: Literal["xception"]
+
+
+FAMILY = REGISTRY.register(ModelFamily(XceptionSpec, build_xception, IMAGE_TASKS))

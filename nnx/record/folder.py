@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 STATUSES = ("running", "completed", "failed", "interrupted")
 
@@ -58,14 +58,16 @@ def safe_name(text: str) -> str:
 
 def ensure_writable(output_dir: Path, experiment: str | None = None) -> None:
     """Fail before any work if the output folder cannot be created or written, or if the
-    experiment's folder in it is taken by a file."""
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"--output-dir {output_dir}: cannot create it ({e.strerror}); choose another folder") from None
-    if not os.access(output_dir, os.W_OK | os.X_OK):
-        raise ConfigError(f"--output-dir {output_dir}: not writable; choose a folder you can write to")
-    target = output_dir / safe_name(experiment) if experiment else None
+    experiment's folder in it is taken by a file. Nothing is created: a run that never starts
+    (a missing data file, a bad config) leaves no empty folder behind."""
+    existing = Path(output_dir)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--output-dir {output_dir}: {existing} is a file, not a folder; choose another folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--output-dir {output_dir}: {existing} is not writable; choose a folder you can write to")
+    target = Path(output_dir) / safe_name(experiment) if experiment else None
     if target is not None and target.exists() and not target.is_dir():
         raise ConfigError(f"--output-dir {output_dir}: {target} is a file, where the experiment's folder goes; "
                           "move it or choose another folder")
