@@ -207,31 +207,26 @@ def _shared(values, default: str):
 
 
 def _summary(members: list[Member], experiment: str, scores: dict, task, seconds: float) -> dict:
+    """summary.json of the ensemble (a `Summary`, with its members' scores)."""
     import jax
 
     from . import __version__
+    from .record import Summary
 
     variant = _shared((m.spec.variant for m in members), None)
     model = _shared((m.spec.model.type for m in members), "mixed")
     device = jax.devices()[0]
-    return {
-        "experiment": experiment,
-        "variant": f"{variant}-ensemble" if variant else "ensemble",
-        "seed": None,
-        "model": f"ensemble of {len(members)} {model}",
-        "task": task.name,
-        "params": sum(m.params for m in members),
-        "epochs": None,
-        "best_epoch": None,
-        "seconds": round(seconds, 3),
-        "validation": scores.get("validation", {}),
-        "test": scores["test"],
-        "members": [{"run": str(m.path.resolve()), "seed": m.spec.seed, "validation": m.metrics.get("validation", {}),
-                     "test": m.metrics["test"]} for m in members],
-        "device": f"{device.platform}:{device.device_kind}",
-        "versions": {"nnx": __version__, "jax": jax.__version__},
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    return Summary(
+        experiment=experiment, variant=f"{variant}-ensemble" if variant else "ensemble", seed=None,
+        model=f"ensemble of {len(members)} {model}", task=task.name, params=sum(m.params for m in members),
+        epochs=None, best_epoch=None, seconds=round(seconds, 3),
+        validation=scores.get("validation", {}), test=scores["test"],
+        members=[{"run": str(m.path.resolve()), "seed": m.spec.seed, "validation": m.metrics.get("validation", {}),
+                  "test": m.metrics["test"]} for m in members],
+        device=f"{device.platform}:{device.device_kind}",
+        versions={"nnx": __version__, "jax": jax.__version__},
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    ).to_json()
 
 
 def shared_config(configs: list[dict]) -> dict:

@@ -14,11 +14,11 @@ out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 12
 
 
 def _headline(metrics: dict) -> str:
-    parts = []
-    for key in ("loss", "accuracy", "r2", "mae"):
-        if key in metrics:
-            parts.append(f"{key} {metrics[key]:.4f}")
-    return "  ".join(parts)
+    """The registry's headline metrics (nnx.record.metrics), in the order the task reports them."""
+    from .record.metrics import METRICS
+
+    return "  ".join(f"{key} {value:.4f}" for key, value in metrics.items()
+                     if key in METRICS and METRICS[key].headline)
 
 
 class ConsoleReporter:
@@ -75,7 +75,7 @@ class ConsoleReporter:
         if self.progress is not None and not self.bars:
             self.progress.stop()
             self.progress = None
-        if self.quiet and outcome.status == "completed":
+        if self.quiet and outcome.status in ("completed", "failed"):  # a failure is the command's last line
             return
         if outcome.status == "completed":
             test = outcome.summary.get("test", {})

@@ -50,5 +50,13 @@ def exit_for(outcomes) -> None:
     if interrupted:
         err_console.print(f"interrupted: {interrupted[0].error}", markup=False)
         sys.exit(EXIT_INTERRUPTED)
-    if any(o.status != "completed" for o in outcomes):
+    failed = [o for o in outcomes if o.status != "completed"]
+    if failed:
+        # The last line a script or a person reads: which runs failed and why (the table above
+        # lists them too); each run's folder keeps the reason in its status.json.
+        from ..report import print_error
+
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more run{'s' if len(failed) > 2 else ''}: see the table)" if len(failed) > 1 else ""
+        print_error(f"run {first.spec.run_name} failed: {first.error}{more}")
         sys.exit(EXIT_RUN_FAILED)

@@ -20,6 +20,7 @@ class Metric:
     higher_is_better: bool
     percent: bool = False        # shown as 1.51%, not 0.0151
     description: str = ""
+    headline: bool = False       # shown in the progress line of each epoch
 
     def format(self, value: float) -> str:
         if self.percent:
@@ -28,13 +29,13 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("loss", False, description="the training objective (mean over examples; no penalty)"),
-    Metric("accuracy", True, percent=True, description="fraction of examples classified correctly"),
+    Metric("loss", False, description="the training objective (mean over examples; no penalty)", headline=True),
+    Metric("accuracy", True, percent=True, description="fraction of examples classified correctly", headline=True),
     Metric("error", False, percent=True, description="1 - accuracy"),
     Metric("mse", False, description="mean squared error"),
-    Metric("mae", False, description="mean absolute error"),
-    Metric("r2", True, description="1 - SSE / SST on that split"),
-    Metric("auc", True, description="area under the ROC curve (binary tasks; validation and test)"),
+    Metric("mae", False, description="mean absolute error", headline=True),
+    Metric("r2", True, description="1 - SSE / SST on that split", headline=True),
+    Metric("auc", True, description="area under the ROC curve (binary tasks; validation and test)", headline=True),
 )}
 
 
