@@ -267,3 +267,12 @@ def test_nnx_config_errors_are_one_line(tmp_path, capsys, args, fragment):
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1 and not out, (out, err)
     code, _, err = run_cli(["config"], capsys)
     assert code == 2 and "give an EXPERIMENT_FILE" in err
+
+
+def test_a_variants_model_set_to_another_type_starts_that_variants_section_afresh():
+    # Found by the property test: the variant's own keys of its old type stayed and were refused.
+    text = BASE + "  lda: {model: {type: lda, solver: lsqr}}\n"
+    assert runs("variants.lda.model.type=logistic", text=text)["lda"].model.type == "logistic"
+    msg = error_of(text, "variants.lda.model={type: logistic, solver: svd}")
+    assert msg.startswith("--set variants.lda.model={type: logistic, solver: svd} (variant lda): unknown key "
+                          "'solver' in model"), msg

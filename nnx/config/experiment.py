@@ -16,7 +16,6 @@ from typing import Any
 
 import yaml
 
-from .. import checks
 from ..errors import ConfigError
 from . import overrides as ov
 from .messages import did_you_mean, validate
@@ -80,8 +79,7 @@ def parse_experiment(
     # The top level and the variants, with their overrides, validated as an ExperimentFile.
     ov.check_variants_exist(top, raw.get("variants"), source)
     file_claims = Claims()
-    for o in top:
-        ov.apply(raw, o, file_claims)
+    ov.apply_all(raw, top, file_claims)
     file = validate(ExperimentFile, raw, Origins(source, lines, file_claims))
     name = file.name or default_name
     seeds = list(range(file.seed, file.seed + file.seeds)) if isinstance(file.seeds, int) else file.seeds
@@ -105,13 +103,11 @@ def parse_experiment(
         own_sections = expand_shorthands(file.variants.get(variant) or {})
         merged = _merge_variant(base, own_sections, variant, Origins(source, lines, file_claims))
         run_claims, own = Claims(), file_claims.under(("variants", variant))
-        ov.apply_to_sections(merged, sections, run_claims)
+        ov.apply_all(merged, sections, run_claims)
         merged.update(experiment=name, variant=variant, seed=seeds[0])
         origins = Origins(source, VariantLines(lines, variant), run_claims, own,
                           variant=variant if len(variants) > 1 else None, variant_sections=own_sections)
         spec = validate(RunSpec, merged, origins)
-        for where, message in checks.problems(spec, own=file.variants.get(variant) or {}):
-            raise ConfigError(origins.where(where) + message)  # the first; fixing it shows the next
         for s in seeds:
             runs.append(spec.model_copy(update={"seed": s, "seeds_in_name": len(seeds) if len(seeds) > 1 else None}))
     return Experiment(name=name, path=path, runs=runs, description=file.description,
@@ -156,7 +152,7 @@ def apply_overrides(spec: RunSpec, overrides: Iterable[str]) -> RunSpec:
                               f"{key_text(o.keys[0])!s} is not one of them{did_you_mean(str(o.keys[0]), SECTIONS)}")
     raw = spec.model_dump(mode="json")
     claims = Claims()
-    ov.apply_to_sections(raw, parsed, claims)
+    ov.apply_all(raw, parsed, claims)
     return validate(RunSpec, raw, Origins("the run's config.yaml", {}, claims)).model_copy(
         update={"seeds_in_name": spec.seeds_in_name})
 

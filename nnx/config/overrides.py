@@ -107,33 +107,53 @@ def apply(data: dict, override: Override, claims: Claims) -> None:
         node = child
     value = expand_shorthands(copy.deepcopy(override.value), keys)
     old = node.get(keys[-1])
-    merge = not override.replace and isinstance(value, dict) and isinstance(old, dict)
-    if merge:
-        deep_merge(old, value)
+    if not override.replace and isinstance(value, dict) and isinstance(old, dict):
+        _merge_claiming(old, value, keys, override, claims)
     else:
         node[keys[-1]] = value
+        claims.claim(keys, override)
     if created:
         claims.claim(created, override)
-    else:
-        claims.claim(keys, override, value, whole=not merge)
 
 
-def apply_to_sections(merged: dict, overrides: list[Override], claims: Claims) -> None:
-    """Apply the overrides of `data.`, `model.`, ... to one run's merged sections."""
-    for section, tag in TAGS.items():
+def _merge_claiming(base: dict, value: dict, path: tuple, override: Override, claims: Claims) -> None:
+    """deep_merge, claiming for `override` each key it writes (a key it adds: all below it)."""
+    for key, item in value.items():
+        old = base.get(key)
+        if isinstance(item, dict) and isinstance(old, dict):
+            _merge_claiming(old, item, path + (key,), override, claims)
+        else:
+            base[key] = item
+            claims.claim(path + (key,), override)
+
+
+def apply_all(data: dict, overrides: list[Override], claims: Claims) -> None:
+    """Apply overrides in order, after restarting the tagged sections whose kind they change."""
+    _restart_changed_kinds(data, overrides, claims)
+    for o in overrides:
+        apply(data, o, claims)
+
+
+def _restart_changed_kinds(data: dict, overrides: list[Override], claims: Claims) -> None:
+    """`model.type` (or `data.name`, also a variant's) set to another kind starts that section
+    afresh, as a variant does: the old kind's keys would not apply to the new one."""
+    sections = {o.keys[:i + 1] for o in overrides for i, k in enumerate(o.keys)
+                if k in TAGS and (i == 0 or (i == 2 and o.keys[0] == "variants"))}
+    for path in sorted(sections, key=len):
+        tag = TAGS[path[-1]]
         changer, new = None, None
         for o in overrides:
-            if o.keys == (section, tag):
+            if o.keys == path + (tag,):
                 changer, new = o, o.value
-            elif o.keys == (section,) and isinstance(o.value, dict) and tag in o.value:
+            elif o.keys == path and isinstance(o.value, dict) and tag in o.value:
                 changer, new = o, o.value[tag]
-        old = merged.get(section)
+        node = data
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        old = node.get(path[-1]) if isinstance(node, dict) else None
         if changer is not None and isinstance(old, dict) and new != old.get(tag):
-            # Another model type or data set: the old one's keys would not apply (as in a variant).
-            merged[section] = {}
-            claims.claim((section,), changer)
-    for o in overrides:
-        apply(merged, o, claims)
+            node[path[-1]] = {}
+            claims.claim(path, changer)
 
 
 def split(overrides: list[Override]) -> tuple[list[Override], list[Override]]:

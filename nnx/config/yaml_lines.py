@@ -32,6 +32,8 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
                    if opened and mark and opened.line != mark.line and getattr(e, "context", None) else "")
         raise ConfigError(f"{where}: malformed YAML: {problem}{started}; check the indentation, "
                           "colons and brackets there") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: the YAML is nested too deeply to read; flatten it") from None
     lines: dict[tuple, int] = {}
     if node is not None:
         _record_lines(node, (), lines, source)
@@ -74,20 +76,17 @@ def dotted(path) -> str:
 class Claims:
     """Which `--set` override wrote which path: {path: override}; the last writer wins.
 
-    A mapping merged into a section claims only the keys it names; a replaced section (`:=`, a
+    A mapping merged into a section claims only the keys it writes; a replaced section (`:=`, a
     scalar, or a model type that changed) is claimed whole."""
 
     def __init__(self):
         self.paths: dict[tuple, Any] = {}
 
-    def claim(self, path: tuple, override, value: Any = None, whole: bool = True) -> None:
-        if not whole and isinstance(value, dict) and value:
-            for key, item in value.items():
-                self.claim(path + (key,), override, item, whole=False)
-            return
+    def claim(self, path: tuple, override) -> None:
+        path = tuple(path)
         for other in [p for p in self.paths if p[:len(path)] == path]:
             del self.paths[other]  # written over
-        self.paths[tuple(path)] = override
+        self.paths[path] = override
 
     def owner(self, path: tuple, inside: bool = False):
         """The override that wrote `path` (or the section holding it); with `inside`, else the last
