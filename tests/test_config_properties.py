@@ -3,7 +3,7 @@
 import copy
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nnx.config import parse_experiment
@@ -216,8 +216,10 @@ def check_case(text: str, overrides: list[str]):
         message = str(e)
         assert "\n" not in message and "\r" not in message, message
         assert message.startswith(("m.yaml", "--set ")), message
+        event("error at a --set" if message.startswith("--set ") else "error in the file")
         return message
     assert experiment.runs
+    event("a config")
     return None
 
 

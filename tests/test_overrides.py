@@ -276,3 +276,12 @@ def test_a_variants_model_set_to_another_type_starts_that_variants_section_afres
     msg = error_of(text, "variants.lda.model={type: logistic, solver: svd}")
     assert msg.startswith("--set variants.lda.model={type: logistic, solver: svd} (variant lda): unknown key "
                           "'solver' in model"), msg
+
+
+def test_a_set_into_an_empty_variant_claims_only_what_it_writes():
+    # `a: {}` / `a:` in the file: the --set writes training.epochs, and a problem of the base stays the file's.
+    text = BASE.replace("  a: {}\n", "  a:\n").replace("activation: relu", "activation: rleu")
+    msg = error_of(text, "variants.a.training.epochs=1")
+    assert msg.startswith("x.yaml:3: model.activation: 'rleu' is not one of"), msg
+    msg = error_of(BASE, "variants.a:={model: {activation: rleu}}")
+    assert msg.startswith("--set variants.a:={model: {activation: rleu}} (variant a): model.activation:"), msg

@@ -37,10 +37,6 @@ class Override:
     value: Any         # the value, parsed as YAML
     replace: bool      # `KEY:=VALUE`: replace a section instead of merging into it
 
-    @property
-    def key(self) -> str:
-        return dotted(self.keys)
-
 
 def parse_override(text: str) -> Override:
     shown = " ".join(text.split()) if len(text) <= 120 else f"{' '.join(text[:100].split())}..."
@@ -111,9 +107,9 @@ def apply(data: dict, override: Override, claims: Claims) -> None:
         _merge_claiming(old, value, keys, override, claims)
     else:
         node[keys[-1]] = value
-        claims.claim(keys, override)
+        _claim(claims, keys, override, value)
     if created:
-        claims.claim(created, override)
+        _claim(claims, created, override, _at(data, created))
 
 
 def _merge_claiming(base: dict, value: dict, path: tuple, override: Override, claims: Claims) -> None:
@@ -124,7 +120,23 @@ def _merge_claiming(base: dict, value: dict, path: tuple, override: Override, cl
             _merge_claiming(old, item, path + (key,), override, claims)
         else:
             base[key] = item
-            claims.claim(path + (key,), override)
+            _claim(claims, path + (key,), override, item)
+
+
+def _claim(claims: Claims, path: tuple, override: Override, value: Any) -> None:
+    """Claim `path` for `override`; `variants` and a variant are claimed section by section, since
+    each variant's run also holds the base's sections (which the override did not write)."""
+    if path[:1] == ("variants",) and len(path) < 3 and isinstance(value, dict):
+        for key, item in value.items():
+            _claim(claims, path + (key,), override, item)
+    else:
+        claims.claim(path, override)
+
+
+def _at(data: dict, path: tuple) -> Any:
+    for key in path:
+        data = data[key]
+    return data
 
 
 def apply_all(data: dict, overrides: list[Override], claims: Claims) -> None:
