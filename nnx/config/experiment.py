@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .. import checks
 from ..errors import ConfigError
 from . import overrides as ov
 from .messages import did_you_mean, validate
@@ -108,6 +109,8 @@ def parse_experiment(
         origins = Origins(source, VariantLines(lines, variant), run_claims, own,
                           variant=variant if len(variants) > 1 else None, variant_sections=own_sections)
         spec = validate(RunSpec, merged, origins)
+        for where, message in checks.problems(spec, own=file.variants.get(variant) or {}):
+            raise ConfigError(origins.where(where) + message)  # the first; fixing it shows the next
         for s in seeds:
             runs.append(spec.model_copy(update={"seed": s, "seeds_in_name": len(seeds) if len(seeds) > 1 else None}))
     return Experiment(name=name, path=path, runs=runs, description=file.description,
