@@ -78,11 +78,13 @@ def _sizes(spec, data_family) -> Iterator[tuple[tuple, str]]:
     total = min(subset or available, available)
     n_val = int(round(total * spec.data.validation_split))
     n_train = total - n_val
+    # A tiny train_subset is the likelier cause than the split: name it when it was given.
+    at = ("data", "train_subset") if subset is not None else ("data", "validation_split")
     if spec.data.validation_split > 0 and n_val == 0:
-        yield (("data", "validation_split"), f"data.validation_split {spec.data.validation_split:g} of {total} "
+        yield (at, f"data.validation_split {spec.data.validation_split:g} of {total} "
                                              "training examples holds out none; raise it, use more data, or set it to 0")
     if n_train == 0:
-        yield (("data", "validation_split"), f"data.validation_split {spec.data.validation_split:g} leaves no "
+        yield (at, f"data.validation_split {spec.data.validation_split:g} leaves no "
                                              f"training example of {total}; lower it")
     elif spec.training.batch_size > n_train:
         yield (("training", "batch_size"), f"training.batch_size {spec.training.batch_size} is larger than the "

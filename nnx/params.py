@@ -471,7 +471,6 @@ def _from_experiment(path, input_shape, classes, vocab_size, variant) -> Target:
     from . import models
     from .config import load_experiment
     from .data import info_for
-    from .data.base import DataInfo
 
     experiment = load_experiment(path)
     runs = [r for r in experiment.runs if variant in (None, r.variant)]
@@ -491,13 +490,8 @@ def _from_experiment(path, input_shape, classes, vocab_size, variant) -> Target:
     if len(experiment.variants) > 1 and not variant:
         notes.append(f"variant '{run.variant}' (the first of {', '.join(experiment.variants)}; "
                      "choose with --variant)")
-    info = info_for(run.data)
-    if info is None and input_shape is None:
-        raise ConfigError(f"{path}: the input shape of data set '{run.data.name}' is not known without "
-                          "loading it; pass --input-shape (and --classes)")
-    if info is None:
-        info = DataInfo(tuple(input_shape), "classification", classes, vocab_size)
-    elif classes is not None and info.task != "classification":
+    info = info_for(run.data)  # every data family declares it from its spec: no file is read
+    if classes is not None and info.task != "classification":
         raise ConfigError(f"--classes {classes}: {run.data.name} is a {info.task} task with one output")
     else:
         changes = {k: v for k, v in (("input_shape", tuple(input_shape) if input_shape else None),

@@ -84,8 +84,8 @@ class ConsoleReporter:
                 self.console.print(f"  [yellow]note:[/yellow] {outcome.summary['note']}")
         elif outcome.status == "interrupted":  # what to do next is printed once, after the table
             self.console.print("  [yellow]interrupted[/yellow]")
-        else:
-            self.console.print(f"  [red]{outcome.status}[/red]: {outcome.error}")
+        else:  # the reason is the command's last line (and is kept in the run's status.json)
+            self.console.print(f"  [red]{outcome.status}[/red]")
 
 
 def print_error(message: str) -> None:

@@ -49,7 +49,7 @@ def test_devices_the_machine_lacks_are_a_usage_error_before_any_run_folder(tmp_p
     path = write_experiment(tmp_path / "quick.yaml", QUICK)
     cases = (([], "99", "use --devices 1 to 8"), ([], "3", "multiple of 3"),
              (["--set", "data.train_subset=3", "--set", "data.validation_split=0"], "2",
-              "training split's 3 examples (fewer than training.batch_size"),
+              "training.batch_size 64 is larger than the 3 training examples"),
              (["--set", "seeds=2", "--set", "training.parallel_seeds=true"], "2", "do not combine"))
     for overrides, devices, fragment in cases:
         code, _, err = run_cli(["train", path, "-o", tmp_path / "out", "--devices", devices, *overrides], capsys)

@@ -65,8 +65,11 @@ def ensure_writable(output_dir: Path, experiment: str | None = None) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise ConfigError(f"--output-dir {output_dir}: {existing} is a file, not a folder; choose another folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"--output-dir {output_dir}: {existing} is not writable; choose a folder you can write to")
+    try:  # os.access says yes to root everywhere; a folder made and removed at once is the real test
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".nnx-write-test-"))
+    except OSError as e:
+        raise ConfigError(f"--output-dir {output_dir}: cannot write in {existing} ({e.strerror}); "
+                          "choose a folder you can write to") from None
     target = Path(output_dir) / safe_name(experiment) if experiment else None
     if target is not None and target.exists() and not target.is_dir():
         raise ConfigError(f"--output-dir {output_dir}: {target} is a file, where the experiment's folder goes; "
