@@ -65,8 +65,11 @@ def count_params(arch, list_, fmt, depth, convention, input_features, input_shap
         raise ConfigError("--input and --input-shape: give one of them")
     shape = (input_features,) if input_features is not None else (
         parse_ints(input_shape, "--input-shape") if input_shape else None)
+    from_file = arch.endswith((".yaml", ".yml")) or "/" in arch or Path(arch).is_file()
+    # For an experiment file, --set is the experiment's own (model.hidden=[64], as nnx train takes it).
     target = params.resolve(arch, input_shape=shape, classes=classes, vocab_size=vocab_size,
-                            options=parse_options(hidden, options), variant=variant)
+                            options=parse_options(hidden, () if from_file else options), variant=variant,
+                            overrides=options if from_file else ())
     summary = params.count(target, convention)
     if fmt == "json":
         click.echo(json.dumps(summary.as_dict(depth), indent=2))
@@ -91,19 +94,11 @@ def parse_options(hidden: str | None, options) -> dict:
     out = {}
     if hidden is not None:
         out["hidden"] = list(parse_ints(hidden, "--hidden", "256,128"))
-    context = click.get_current_context(silent=True)
-    arch = str(context.params.get("arch") or "") if context is not None else ""
-    # An experiment file, as params.resolve tells one from a model type.
-    from_file = arch.endswith((".yaml", ".yml")) or "/" in arch or Path(arch).is_file()
     for item in options:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set activation=tanh")
         key = key.strip().removeprefix("model.")
-        if from_file:
-            raise ConfigError(f"--set {item}: count-params applies --set to a model type (nnx count-params mlp "
-                              f"--set {key}={value}); for an experiment file, edit the file (nnx config "
-                              f"{arch} --set model.{key}={value} shows the model it would give)")
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError:

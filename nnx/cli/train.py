@@ -47,8 +47,8 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
 
             click.echo(describe_resume(resume_dir))
             return
-    # The device is chosen before anything imports JAX: loading the experiment imports the data
-    # and model registries, whose modules may import it.
+    # JAX reads its settings when it is first imported, and loading an experiment imports it (the
+    # model families are Flax modules): the compilation cache and the platform are set first.
     runtime.use_compilation_cache()
     runtime.select_device(device)
     runtime.start_distributed()

@@ -124,7 +124,11 @@ def describe(err: dict, path: tuple, allowed: list, siblings: Iterable[dict] = (
         return "required key is missing"
     msg = err["msg"]
     msg = msg[0].lower() + msg[1:] if msg else msg
-    if any(s["type"] in ("list_type", "tuple_type") for s in [err, *siblings]) and not isinstance(value, list):
+    # A list was expected: here, or by another member of a union when the value is text such as
+    # '64,32,16' (not a number that failed its own bound, like seeds: 4294967295).
+    list_expected = err["type"] in ("list_type", "tuple_type") or (
+        isinstance(value, str) and any(s["type"] in ("list_type", "tuple_type") for s in siblings))
+    if list_expected and not isinstance(value, list):
         msg += _list_hint(value)
     if isinstance(value, (dict, list)):
         return msg

@@ -102,6 +102,7 @@ class RegularizationSpec(Strict):
 
 
 # Seeds feed numpy and JAX key derivation (32-bit); names become folder names (255 bytes at most).
+MAX_SEEDS = 1000  # seeds of one variant
 MAX_SEED, MAX_NAME = 2**32 - 1, 100
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
@@ -132,7 +133,8 @@ class ExperimentFile(Strict):
     name: Name | None = Field(None, description="the folder under outputs/; default: the file's name")
     description: str = Field("", description="free text")
     seed: Seed = Field(0, description="the first seed")
-    seeds: Annotated[int, Field(ge=1)] | list[Seed] = Field(
+    # At most MAX_SEEDS: a mistyped `seeds: 4294967295` would otherwise try to build billions of runs.
+    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] | Annotated[list[Seed], Field(max_length=MAX_SEEDS)] = Field(
         1, description="N: seeds seed, seed+1, ..., seed+N-1 of every variant; or a list of seeds")
     data: dict[str, Any] = Field(description="the data set (see data: below)")
     model: dict[str, Any] = Field(description="the model (see model: below)")
