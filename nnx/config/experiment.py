@@ -12,12 +12,12 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from .. import checks
 from ..errors import ConfigError
+from ..record.metrics import flatten  # noqa: F401  (nnx.config.flatten, as before)
 from . import overrides as ov
 from .messages import did_you_mean, validate
 from .schema import MAX_NAME, MAX_SEED, SECTIONS, TAGS, ExperimentFile, RunSpec, expand_shorthands
@@ -158,16 +158,6 @@ def apply_overrides(spec: RunSpec, overrides: Iterable[str]) -> RunSpec:
     ov.apply_all(raw, parsed, claims)
     return validate(RunSpec, raw, Origins("the run's config.yaml", {}, claims)).model_copy(
         update={"seeds_in_name": spec.seeds_in_name})
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
-    if not isinstance(data, dict):
-        return {prefix: data}
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def dump_run_config(spec: RunSpec) -> str:
