@@ -108,13 +108,24 @@ def parse_experiment(
         merged.update(experiment=name, variant=variant, seed=seeds[0])
         origins = Origins(source, VariantLines(lines, variant), run_claims, own,
                           variant=variant if len(variants) > 1 else None, variant_sections=own_sections)
-        spec = validate(RunSpec, merged, origins)
+        spec = _paths_from(validate(RunSpec, merged, origins), path)
         for where, message in checks.problems(spec, own=file.variants.get(variant) or {}):
             raise ConfigError(origins.where(where) + message)  # the first; fixing it shows the next
         for s in seeds:
             runs.append(spec.model_copy(update={"seed": s, "seeds_in_name": len(seeds) if len(seeds) > 1 else None}))
     return Experiment(name=name, path=path, runs=runs, description=file.description,
                       variants=[v for v in variants if not only or v in only])
+
+
+def _paths_from(spec: RunSpec, experiment_file: Path | None) -> RunSpec:
+    """A data set's relative file paths (`data.path: my.csv`) are relative to the experiment file's
+    folder, so an experiment runs from any folder; the run's config.yaml records them absolute."""
+    base = experiment_file.parent if experiment_file is not None else Path.cwd()
+    resolved = {name: (base / value).resolve() for name, value in spec.data if isinstance(value, Path)
+                and not value.is_absolute()}
+    if not resolved:
+        return spec
+    return spec.model_copy(update={"data": spec.data.model_copy(update=resolved)})
 
 
 def _merge_variant(base: dict, override: dict, variant: str, origins: Origins) -> dict:
