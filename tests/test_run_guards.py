@@ -97,3 +97,36 @@ def test_ctrl_c_in_the_last_epoch_stops_the_experiment(tmp_path, capsys, monkeyp
     (folder,) = run_folders(tmp_path / "out")
     assert folder.name.endswith("-first")
     assert json.loads((folder / "status.json").read_text())["status"] == "completed"  # its last epoch ran
+
+
+def test_a_parallel_seed_interrupted_by_ctrl_c_resumes_alone_to_its_sequential_result(tmp_path, capsys, monkeypatch):
+    # One training path: the seeds trained together checkpoint each epoch into their own folders,
+    # and each folder resumes as a plain run (before, parallel seeds could not resume at all).
+    from nnx import report
+
+    body = QUICK.replace("epochs: 2", "epochs: 4") + "seeds: 2\n"
+    together = body.replace("epochs: 4,", "epochs: 4, parallel_seeds: true,")
+    original = report.ConsoleReporter.epoch_ended
+
+    def interrupt_after_epoch_2(self, spec, record):
+        original(self, spec, record)
+        if record.epoch == 2 and spec.seed == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(report.ConsoleReporter, "epoch_ended", interrupt_after_epoch_2)
+    code, _, err = _train(tmp_path, capsys, text=together)
+    assert code == 130, err
+    monkeypatch.setattr(report.ConsoleReporter, "epoch_ended", original)
+    folders = {p.name.rsplit("-", 1)[1]: p for p in run_folders(tmp_path / "out")}
+    for folder in folders.values():
+        assert json.loads((folder / "status.json").read_text())["status"] == "interrupted"
+        assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2
+    code, _, err = run_cli(["train", "--resume", folders["seed1"], "-q"], capsys)
+    assert code == 0, err
+    resumed = json.loads((folders["seed1"] / "summary.json").read_text())
+    alone = write_experiment(tmp_path / "alone.yaml", body.replace("name: quick", "name: alone"))
+    assert run_cli(["train", alone, "-o", tmp_path / "alone_out", "-q", "--seed", "1"], capsys)[0] == 0
+    (seed1,) = [p for p in run_folders(tmp_path / "alone_out") if p.name.endswith("seed1")]
+    sequential = json.loads((seed1 / "summary.json").read_text())
+    assert resumed["epochs"] == sequential["epochs"] == 4
+    assert resumed["test"]["loss"] == pytest.approx(sequential["test"]["loss"], rel=2e-3)
