@@ -62,7 +62,7 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     with InterruptFlag(reporter) as interrupt:
         for group in _parallel_groups(experiment.runs):
             ended = _run_group(group, datasets, output_dir, reporter, len(outcomes) + 1, total, interrupt,
-                               debug, first=not outcomes, devices=devices)
+                               debug, devices=devices)
             for outcome in ended:
                 reporter.run_ended(outcome)
                 outcomes.append(outcome)
@@ -94,7 +94,7 @@ def _parallel_groups(runs: list[RunSpec]) -> list[list[RunSpec]]:
 
 
 def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, total, interrupt, debug=False,
-               first=False, devices=None) -> list[RunOutcome]:
+               devices=None) -> list[RunOutcome]:
     """One run, or the seeds of one variant trained together; each into its own run folder. A
     failure is recorded in the folders and reported, and the experiment goes on."""
     from . import models
@@ -159,8 +159,7 @@ def _check_runs(specs: list[RunSpec], datasets, devices=None) -> None:
     stops the experiment before any work; `--devices` is checked against the machine and each
     batch size."""
     from . import models
-    from .params import abstract_model
-    from .train.devices import one_device, placement
+    from .train.devices import one_device
 
     if not one_device(devices):
         grouped = [group[0].variant for group in _parallel_groups(specs) if len(group) > 1]
@@ -170,14 +169,13 @@ def _check_runs(specs: list[RunSpec], datasets, devices=None) -> None:
     seen = set()
     for spec in specs:
         dataset = datasets.get(spec)
-        family = models.family(spec.model)
-        if family.network and not one_device(devices):
-            placement(devices, spec.training.batch_size, len(dataset.x_train))
-        key = (json.dumps(spec.model.model_dump(mode="json"), sort_keys=True), repr(dataset.info))
+        key = (json.dumps(spec.model.model_dump(mode="json"), sort_keys=True), repr(dataset.info),
+               spec.training.batch_size, len(dataset.x_train))
         if key not in seen:
             seen.add(key)
             try:
-                abstract_model(spec.model, dataset.info) if family.network else models.build(spec.model, dataset.info)
+                models.family(spec.model).check(spec.model, dataset.info, spec.training, len(dataset.x_train),
+                                                devices)
             except ConfigError as e:
                 raise ConfigError(f"variant {spec.variant}: {e}") from None
 

@@ -36,6 +36,21 @@ class ModelFamily:
     network: bool = True               # trained in epochs by nnx.train (honours training:, regularization:)
     description: str = ""
 
+    def check(self, spec, info, training=None, examples: int | None = None, devices=None) -> None:
+        """Raise ConfigError when this model cannot be built for `info`, or cannot train as asked
+        (`--devices`, the batch size over the training split), without allocating anything."""
+        from . import build
+
+        if not self.network:  # an estimator is cheap to construct, and takes no devices
+            build(spec, info)
+            return
+        from ..params import abstract_model
+        from ..train.devices import one_device, placement
+
+        if training is not None and examples is not None and not one_device(devices):
+            placement(devices, training.batch_size, examples)
+        abstract_model(spec, info)
+
     def make(self, spec, info, seed: int = 0) -> Model:
         """The model a spec describes, behind the one interface."""
         from . import build

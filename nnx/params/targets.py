@@ -51,8 +51,8 @@ def _model_spec(raw: dict):
     one-line error naming the option, the model type's options and a did-you-mean."""
     from pydantic import TypeAdapter, ValidationError
 
-    from ..models import ModelSpec
     from ..config.messages import did_you_mean, problems
+    from ..models import ModelSpec
 
     try:
         return TypeAdapter(ModelSpec).validate_python(raw)
