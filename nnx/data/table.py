@@ -11,8 +11,9 @@ part only (the validation split included: it is carved out of the training part 
   integers, is a classification (binary when it has 2 classes); any other numeric target is a
   regression. Classes are the training part's values, sorted; `Dataset.meta["classes"]` keeps
   their names, labels are their indices.
-- **categorical** (`categorical: auto`): string and boolean columns, and integer-valued columns
-  with at most `max_levels` distinct values in the training part, are one-hot encoded, one 0/1
+- **categorical** (`categorical: auto`): string and boolean columns, and integer columns (as the
+  file stores them: `3`, not `3.0`; empty cells allowed) with at most `max_levels` distinct values
+  in the training part, are one-hot encoded, one 0/1
   column per training category, in sorted order (`student[No]`, `student[Yes]`); a category the
   training part lacks is an error (`unknown_category: error`) or an all-zero row (`ignore`). A
   list names the categorical columns; every other feature must then be numeric.
@@ -47,7 +48,7 @@ from .imdb import ImdbSpec, process, text_preprocessing
 from .store import search_dirs
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
-COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")  # pandas reads these CSV/TSV files as they are
+COMPRESSED = (".gz", ".bz2", ".zip", ".xz")  # pandas reads these CSV/TSV files as they are
 TEXT_KEYS = ("representation", "num_words", "maxlen", "bigrams", "lowercase", "strip_html", "strip_punctuation")
 PREPROCESSING_VERSION = 1
 
@@ -177,9 +178,10 @@ def _read(path: Path):
     kind = file_format(path)
     try:
         if kind == "parquet":
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(path, dtype_backend="numpy_nullable")
         else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", low_memory=False)
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", low_memory=False,
+                                dtype_backend="numpy_nullable")
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty; a table needs a header line and at least one row") from None
     except UnicodeDecodeError as e:
@@ -250,10 +252,8 @@ def kind_of(col, source: Path, column: str, check: bool = True) -> str:
 
     if pd.api.types.is_bool_dtype(col):
         return "bool"
-    if pd.api.types.is_numeric_dtype(col):
-        present = col.dropna()
-        whole = pd.api.types.is_integer_dtype(col) or bool(np.all(np.mod(present.to_numpy(np.float64), 1) == 0))
-        return "integer" if whole and len(present) else "float"
+    if pd.api.types.is_numeric_dtype(col):  # read with nullable dtypes: integers with gaps stay integers
+        return "integer" if pd.api.types.is_integer_dtype(col) else "float"
     present = col.dropna()
     if len(present) and all(isinstance(v, (bool, np.bool_)) for v in present):
         return "bool"
@@ -296,7 +296,7 @@ def fit(spec, train, features: list[str], source: Path, kinds: dict[str, str] | 
                     counts[v] = counts.get(v, 0) + 1
                 entry["fill"] = min(categories, key=lambda c: (-counts[c], _sort_key(c))) if categories else None
         else:
-            numbers = pd.to_numeric(present).to_numpy(np.float64)
+            numbers = pd.to_numeric(present).to_numpy(np.float64, na_value=np.nan)
             mean = float(numbers.mean()) if len(numbers) else 0.0
             sd = float(numbers.std()) if len(numbers) else 0.0
             entry = {"column": column, "kind": "numeric", "mean": mean, "sd": sd if sd > 0 else 1.0}
@@ -337,8 +337,8 @@ def transform(preprocessing: dict, frame, source: Path | str = "table") -> np.nd
             raise DataError(f"{source}: column '{column}' has no value at {_row(source, i)}; fill it in, or set "
                             "data.missing: drop (drop such rows) or mean (fill with the training mean)")
         if f["kind"] == "numeric":
-            numbers = pd.to_numeric(col, errors="coerce").to_numpy(np.float64) if not \
-                pd.api.types.is_numeric_dtype(col) else col.to_numpy(np.float64)
+            numbers = pd.to_numeric(col, errors="coerce") if not pd.api.types.is_numeric_dtype(col) else col
+            numbers = numbers.to_numpy(np.float64, na_value=np.nan)
             bad = np.isnan(numbers) & ~missing
             if bad.any():
                 i = int(np.argmax(bad))
@@ -391,7 +391,7 @@ def transform_target(task: str, classes: list | None, col, source: Path | str = 
 
     source = Path(source)
     if task == "regression":
-        numbers = pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
+        numbers = pd.to_numeric(col, errors="coerce").to_numpy(np.float64, na_value=np.nan)
         bad = np.isnan(numbers) & col.notna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
@@ -538,7 +538,9 @@ def _text(spec, train, test, y_train, y_test, source: Path, test_source: Path):
     if kind_of(col, source, spec.text, check=False) != "text":
         raise DataError(f"{source}: the text column '{spec.text}' holds {kind_of(col, source, spec.text, False)} "
                         "values, not text; name a column of text in data.text")
-    texts = {name: ["" if v is None or v != v else str(v) for v in part[spec.text].to_numpy(object)]
+    import pandas as pd
+
+    texts = {name: ["" if pd.isna(v) else str(v) for v in part[spec.text].to_numpy(object)]
              for name, part in (("train", train), ("test", test))}
     arrays = process({"train": (texts["train"], y_train), "test": (texts["test"], y_test)}, spec)
     width = int(arrays["x_train"].shape[1])
