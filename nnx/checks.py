@@ -26,6 +26,11 @@ def problems(spec, own: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
                                   f"{info.task} task; {spec.model.type} learns {' and '.join(sorted(family.tasks))} "
                                   f"tasks (nnx config --schema lists every model type)")
         return
+    if family.features_only and info.vocab_size is not None:
+        yield (("model", "type"), f"model.type: {spec.model.type} does not fit data set {spec.data.name}, whose inputs "
+                                  f"are word ids; {spec.model.type} reads numeric features (nnx config --schema "
+                                  "lists every model type)")
+        return
     if not family.network:
         for section in ("training", "regularization"):
             if own.get(section):

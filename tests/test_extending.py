@@ -29,7 +29,7 @@ def test_the_docs_data_set_and_model_family_need_no_other_edit(tmp_path):
     for path, code in blocks:
         (tmp_path / "copy" / path).write_text(code)
     (tmp_path / "exp.yaml").write_text(EXPERIMENT)
-    (tmp_path / "lda.yaml").write_text(EXPERIMENT.replace("type: linear_net, rank: 2", "type: lda"))
+    (tmp_path / "ols.yaml").write_text(EXPERIMENT.replace("type: linear_net, rank: 2", "type: linear_regression"))
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "copy"), "NNX_COMPILATION_CACHE": "off"}
     env.pop("XLA_FLAGS", None)
 
@@ -37,9 +37,9 @@ def test_the_docs_data_set_and_model_family_need_no_other_edit(tmp_path):
         return subprocess.run([sys.executable, "-m", "nnx", *args], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=300)
 
-    # lda learns classification only: the new data set's declared task is checked like any other.
-    refused = nnx("train", "lda.yaml", "--dry-run")
-    assert refused.returncode == 2 and "model.type: lda does not fit data set moons" in refused.stderr
+    # linear_regression learns regression only: the new data set's declared task is checked like any other.
+    refused = nnx("train", "ols.yaml", "--dry-run")
+    assert refused.returncode == 2 and "model.type: linear_regression does not fit data set moons" in refused.stderr
     done = nnx("train", "exp.yaml", "-o", "out", "-q")
     assert done.returncode == 0, done.stderr
     assert "linear_net" in done.stdout and "test auc" in done.stdout  # a binary task: AUC reported

@@ -59,7 +59,7 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
         return
     if experiment_file is None:
         raise click.UsageError("give an EXPERIMENT_FILE (or --resume RUN_FOLDER)")
-    experiment = load_experiment(experiment_file, overrides=overrides, seed=seed, only=only)
+    experiment = load_experiment(experiment_file, overrides=overrides, seed=seed, only=only, data_dir=data_dir)
     if dry_run:
         _print_plan(experiment, output_dir)
         return
@@ -92,7 +92,7 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
     from .. import runtime
     from ..config import load_experiment
 
-    experiment = load_experiment(experiment_file) if experiment_file else None
+    experiment = load_experiment(experiment_file, data_dir=data_dir) if experiment_file else None
     from ..report import ConsoleReporter, err_console
     from ..runner import resume_run
 

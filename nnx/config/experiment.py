@@ -41,8 +41,10 @@ def load_experiment(
     seed: int | None = None,
     only: Iterable[str] = (),
     only_option: str = "--only",
+    data_dir=None,
 ) -> Experiment:
-    """Read, validate and expand an experiment file. Raises ConfigError with file:line."""
+    """Read, validate and expand an experiment file. Raises ConfigError with file:line.
+    `data_dir` (--data-dir) is searched for a data set's relative file paths (see _paths_from)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such file; give the path of an experiment YAML file")
@@ -55,7 +57,7 @@ def load_experiment(
     except OSError as e:
         raise ConfigError(f"{path}: cannot read it ({e.strerror})") from None
     return parse_experiment(text, source=str(path), default_name=path.stem, overrides=overrides,
-                            seed=seed, only=only, path=path, only_option=only_option)
+                            seed=seed, only=only, path=path, only_option=only_option, data_dir=data_dir)
 
 
 def parse_experiment(
@@ -67,6 +69,7 @@ def parse_experiment(
     only: Iterable[str] = (),
     path: Path | None = None,
     only_option: str = "--only",
+    data_dir=None,
 ) -> Experiment:
     """An experiment from YAML text; `only_option` names the option that chose the variants."""
     raw, lines = read_yaml(text, source)
@@ -108,7 +111,7 @@ def parse_experiment(
         merged.update(experiment=name, variant=variant, seed=seeds[0])
         origins = Origins(source, VariantLines(lines, variant), run_claims, own,
                           variant=variant if len(variants) > 1 else None, variant_sections=own_sections)
-        spec = _paths_from(validate(RunSpec, merged, origins), path)
+        spec = _paths_from(validate(RunSpec, merged, origins), path, data_dir)
         for where, message in checks.problems(spec, own=file.variants.get(variant) or {}):
             raise ConfigError(origins.where(where) + message)  # the first; fixing it shows the next
         for s in seeds:
@@ -117,15 +120,30 @@ def parse_experiment(
                       variants=[v for v in variants if not only or v in only])
 
 
-def _paths_from(spec: RunSpec, experiment_file: Path | None) -> RunSpec:
+def _paths_from(spec: RunSpec, experiment_file: Path | None, data_dir=None) -> RunSpec:
     """A data set's relative file paths (`data.path: my.csv`) are relative to the experiment file's
-    folder, so an experiment runs from any folder; the run's config.yaml records them absolute."""
+    folder, so an experiment runs from any folder; the run's config.yaml records them absolute.
+    One that is not there is looked for under the same relative path in the data folders
+    (--data-dir, $NNX_DATA_DIR, the cache: `path: islp/Default.csv`), as the shipped data sets are."""
     base = experiment_file.parent if experiment_file is not None else Path.cwd()
-    resolved = {name: (base / value).resolve() for name, value in spec.data if isinstance(value, Path)
+    resolved = {name: _resolve(value, base, data_dir) for name, value in spec.data if isinstance(value, Path)
                 and not value.is_absolute()}
     if not resolved:
         return spec
     return spec.model_copy(update={"data": spec.data.model_copy(update=resolved)})
+
+
+def _resolve(value: Path, base: Path, data_dir) -> Path:
+    """`value` beside the experiment file; else the first data folder that has it; else beside the
+    file (where the data set's loader will say it is missing)."""
+    here = (base / value).resolve()
+    if not here.exists():
+        from ..data.store import search_dirs
+
+        for folder in search_dirs(data_dir):
+            if (folder / value).exists():
+                return (folder / value).resolve()
+    return here
 
 
 def _merge_variant(base: dict, override: dict, variant: str, origins: Origins) -> dict:

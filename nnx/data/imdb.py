@@ -223,6 +223,19 @@ def process(splits: dict[str, Split], spec) -> dict[str, np.ndarray]:
     }
 
 
+def text_preprocessing(spec, vocab_size: int, width: int) -> dict:
+    """The text settings and conventions, as recorded in `Dataset.meta["preprocessing"]` (also by
+    the table loader's text columns)."""
+    return {
+        **settings(spec),
+        "vocab_size": vocab_size, "pad_id": text.PAD, "oov_id": text.OOV, "first_word_id": text.RESERVED,
+        "vocabulary": "most frequent tokens of the training split; ties alphabetical",
+        "padding": "front (sequence: last maxlen words kept)" if spec.representation == "sequence"
+                   else "end (bag of words: distinct in-vocabulary ids, OOV dropped)",
+        "width": width,
+    }
+
+
 def load_imdb(spec, seed: int, data_dir=None) -> Dataset:
     kind, paths = find_source(data_dir)
     checksums = _fingerprint(kind, paths)
@@ -245,14 +258,7 @@ def load_imdb(spec, seed: int, data_dir=None) -> Dataset:
     mean_len, median_len, truncated, oov_rate = (float(v) for v in arrays["stats"])
     meta = {
         "classes": ["negative", "positive"],
-        "preprocessing": {
-            **settings(spec),
-            "vocab_size": vocab_size, "pad_id": text.PAD, "oov_id": text.OOV, "first_word_id": text.RESERVED,
-            "vocabulary": "most frequent tokens of the training split; ties alphabetical",
-            "padding": "front (sequence: last maxlen words kept)" if spec.representation == "sequence"
-                       else "end (bag of words: distinct in-vocabulary ids, OOV dropped)",
-            "width": int(x_train.shape[1]),
-        },
+        "preprocessing": text_preprocessing(spec, vocab_size, int(x_train.shape[1])),
         "corpus": {"train_tokens_mean": round(mean_len, 1), "train_tokens_median": median_len,
                    "train_longer_than_maxlen": round(truncated, 4), "train_oov_rate": round(oov_rate, 4),
                    "top_words": [str(w) for w in arrays["words"][:10]]},

@@ -34,6 +34,7 @@ class ModelFamily:
     build: Callable[..., Any]          # (spec, DataInfo, nnx.Rngs) -> Flax module; (spec, DataInfo) for closed form
     tasks: frozenset[str] = ALL_TASKS  # the data sets' tasks it can learn
     network: bool = True               # trained in epochs by nnx.train (honours training:, regularization:)
+    features_only: bool = False        # reads numeric features only: refused on word ids (a data set with a vocabulary)
     description: str = ""
 
     def check(self, spec, info, training=None, examples: int | None = None, devices=None) -> None:
