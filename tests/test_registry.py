@@ -30,6 +30,9 @@ def test_every_data_family_is_complete(tmp_path):
     for name in data.names():
         family = data.family(name)
         assert family.spec.__doc__, name
+        needed = {key for key, field in family.spec.model_fields.items() if field.is_required()} - {"name"}
+        if needed - set(required.get(name, {})):  # the user's own folders (image_folder): tiny files below
+            continue
         spec = family.spec(name=name, **required.get(name, {}))
         info = family.info(spec)
         assert info.task in ("classification", "binary", "regression")
@@ -70,6 +73,21 @@ def test_the_info_declared_from_the_spec_is_the_loaders(section, tmp_path):
     known = data.family(spec).train_examples(spec)
     if known is not None and spec.name != "imdb":  # imdb's 25,000 are the real data's, not this tiny folder's
         assert len(loaded.x_train) + len(loaded.x_val) == known
+
+
+def test_the_info_of_an_image_folder_is_the_loaders(tmp_path):
+    from PIL import Image
+
+    for c, name in enumerate(("ant", "bee", "wasp")):
+        for i in range(4):
+            (tmp_path / "train" / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((5, 9, 3), 30 * c + i, np.uint8)).save(tmp_path / "train" / name / f"{i}.png")
+    spec = data.family("image_folder").spec(name="image_folder", path=tmp_path / "train", image_size=[4, 6],
+                                            test_split=0.25)
+    loaded = data.load(spec, seed=0)
+    assert loaded.info == data.info_for(spec) == data.DataInfo((4, 6, 3), "classification", 3)
+    assert loaded.x_train.shape[1:] == loaded.info.input_shape
+    assert len(loaded.x_train) + len(loaded.x_val) == data.family(spec).train_examples(spec) == 9
 
 
 def test_imdb_bag_of_words_declares_everything_but_its_width(tmp_path):
