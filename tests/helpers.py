@@ -49,3 +49,15 @@ data: {name: digits, validation_split: 0.2}
 model: {type: mlp, hidden: [32], dropout: 0.1}
 training: {epochs: 2, batch_size: 64, optimizer: {name: adam, learning_rate: 0.003}}
 """
+
+
+def write_default_stand_in(data_dir: Path) -> Path:
+    """A small stand-in for ISLP's Default.csv (its columns, 200 rows), where default.yaml finds it:
+    config tests validate the shipped experiments without the real data (tests/test_table_data.py
+    has the realdata test)."""
+    path = Path(data_dir) / "islp" / "Default.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("default,student,balance,income\n" + "".join(
+        f"{'Yes' if i % 4 == 0 else 'No'},{'Yes' if i % 3 == 0 else 'No'},{100.5 * i},{1000.5 * i}\n"
+        for i in range(200)))
+    return path

@@ -149,14 +149,9 @@ def test_files_that_are_not_experiments(tmp_path):
 
 def test_shipped_experiments_are_valid(tmp_path):
     from .conftest import EXPERIMENTS
+    from .helpers import write_default_stand_in
 
-    # default.yaml reads ISLP's Default.csv from the data folders: a stand-in with its columns
-    # (the real file: tests/test_table_data.py's realdata test).
-    stand_in = tmp_path / "islp" / "Default.csv"
-    stand_in.parent.mkdir()
-    stand_in.write_text("default,student,balance,income\n" + "".join(
-        f"{'Yes' if i % 4 == 0 else 'No'},{'Yes' if i % 3 == 0 else 'No'},{100.5 * i},{1000.5 * i}\n"
-        for i in range(200)))
+    write_default_stand_in(tmp_path)  # default.yaml reads ISLP's Default.csv from the data folders
     for path in sorted(EXPERIMENTS.glob("*.yaml")):
         assert load_experiment(path, data_dir=tmp_path).runs, path
 

@@ -243,6 +243,19 @@ def test_many_set_lines_and_file_mutations(case):
 _FOLDER = Path(tempfile.mkdtemp(prefix="nnx-property-"))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _default_csv_stand_in(tmp_path_factory):
+    """default.yaml is among the shipped experiments these cases mutate; its table is read when
+    the config is checked, so the data folder holds a small stand-in (not the real data)."""
+    from .helpers import write_default_stand_in
+
+    folder = tmp_path_factory.mktemp("data")
+    write_default_stand_in(folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NNX_DATA_DIR", str(folder))
+        yield
+
+
 @settings(max_examples=int(os.environ.get("NNX_PROPERTY_CLI_EXAMPLES", "25")), deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(file_and_overrides())
