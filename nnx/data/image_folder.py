@@ -26,9 +26,7 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -38,7 +36,7 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from ..errors import DataError
 from .base import REGISTRY, DataBase, DataFamily, DataInfo, Dataset, make_dataset, unit_pixels
-from .store import cache_dir
+from .store import cache_dir, read_arrays, write_arrays
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")  # what Pillow is allowed to open (Image.open formats=)
 CACHE_VERSION = 1        # bump when decoding or resizing changes what it produces
@@ -409,7 +407,7 @@ def read_folder(listing: Listing, spec) -> dict:
     started = time.perf_counter()
     key = fingerprint(listing, spec)
     cache_file = cache_dir() / "image_folder" / f"{key}.npz"
-    arrays = _read_cache(cache_file)
+    arrays = read_arrays(cache_file)
     hit = arrays is not None
     if arrays is None:
         prefix = os.path.join(str(listing.root), "")
@@ -420,7 +418,7 @@ def read_folder(listing: Listing, spec) -> dict:
         keep[list(bad)] = False
         arrays = {"x": pixels, "y": listing.labels[keep],
                   "bad": np.asarray([f"{listing.files[i]}\t{why}" for i, why in sorted(bad.items())], dtype=str)}
-        _write_cache(cache_file, arrays)
+        write_arrays(cache_file, arrays)
     bad = [str(b).split("\t", 1) for b in arrays["bad"]]
     if bad and spec.on_bad_file == "error":
         rel, why = bad[0]
@@ -431,28 +429,6 @@ def read_folder(listing: Listing, spec) -> dict:
                         f"the first: {listing.root / bad[0][0]}: {bad[0][1]}")
     return {"x": arrays["x"], "y": arrays["y"], "skipped": [rel for rel, _ in bad],
             "cache": {"file": str(cache_file), "hit": hit, "seconds": round(time.perf_counter() - started, 2)}}
-
-
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError, zlib.error, EOFError):
-        return None  # a damaged cache file is rebuilt, not trusted
-
-
-def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically; a cache that cannot be written only costs the next load its decoding."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as tmp:
-            np.savez(tmp, **arrays)
-        os.replace(tmp.name, path)
-    except OSError:
-        if "tmp" in locals() and os.path.exists(tmp.name):
-            os.unlink(tmp.name)
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import tarfile
-import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -36,7 +35,7 @@ from pydantic import Field, model_validator
 from ..errors import DataError
 from . import text
 from .base import REGISTRY, DataBase, DataFamily, DataInfo, Dataset, make_dataset
-from .store import RemoteFile, cache_dir, fetch, search_dirs, sha256_of
+from .store import RemoteFile, cache_dir, fetch, read_arrays, search_dirs, sha256_of, write_arrays
 
 ARCHIVE = RemoteFile(
     "imdb/aclImdb_v1.tar.gz",
@@ -243,11 +242,11 @@ def load_imdb(spec, seed: int, data_dir=None) -> Dataset:
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:20]
     cache_file = cache_dir() / "imdb" / "processed" / f"{key}.npz"
     started = time.perf_counter()
-    arrays = _read_cache(cache_file)
+    arrays = read_arrays(cache_file)
     hit = arrays is not None
     if arrays is None:
         arrays = process(read_source(kind, paths), spec)
-        _write_cache(cache_file, arrays)
+        write_arrays(cache_file, arrays)
     seconds = time.perf_counter() - started
 
     x_train, x_test = arrays["x_train"], arrays["x_test"]
@@ -266,28 +265,6 @@ def load_imdb(spec, seed: int, data_dir=None) -> Dataset:
         "cache": {"file": str(cache_file), "hit": hit, "seconds": round(seconds, 2)},
     }
     return make_dataset("imdb", info, (x_train, arrays["y_train"]), (x_test, arrays["y_test"]), spec, seed, **meta)
-
-
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError, zlib.error, EOFError):
-        return None  # a damaged cache file is rebuilt, not trusted
-
-
-def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically; a cache that cannot be written only costs the next run some time."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as tmp:
-            np.savez(tmp, **arrays)
-        os.replace(tmp.name, path)
-    except OSError:
-        if "tmp" in locals() and os.path.exists(tmp.name):
-            os.unlink(tmp.name)
 
 
 class ImdbSpec(DataBase):

@@ -149,3 +149,36 @@ def _missing_message(missing: list[RemoteFile], dirs: list[Path], why: str) -> s
     where = ", ".join(str(d) for d in dirs)
     return (f"missing data file{'s' if len(missing) > 1 else ''} {names} ({why}); searched {where}; "
             f"put the file{'s' if len(missing) > 1 else ''} there or pass --data-dir DIR")
+
+
+# --------------------------------------------------------------------------------------------
+# Processed arrays cached in the user cache (IMDB's tokens, image folders' pixels)
+
+
+def read_arrays(path: Path):
+    """The arrays of a cache file, or None when there is none or it is damaged (then rebuilt)."""
+    import zlib
+
+    import numpy as np
+
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, zlib.error, EOFError):
+        return None  # a damaged cache file is rebuilt, not trusted
+
+
+def write_arrays(path: Path, arrays) -> None:
+    """Write atomically; a cache that cannot be written only costs the next load its work."""
+    import numpy as np
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as tmp:
+            np.savez(tmp, **arrays)
+        os.replace(tmp.name, path)
+    except OSError:
+        if "tmp" in locals() and os.path.exists(tmp.name):
+            os.unlink(tmp.name)
