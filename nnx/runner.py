@@ -139,6 +139,10 @@ def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, d
         return [RunOutcome(spec, folder.path, "failed", error=message) for spec, folder in zip(specs, folders)]
     outcomes = []
     for spec, dataset, model, folder, result in zip(specs, data, built, folders, results):
+        if result.error is not None:  # this seed alone failed; the others of its group went on
+            folder.set_status("failed", reason=result.error)
+            outcomes.append(RunOutcome(spec, folder.path, "failed", error=result.error))
+            continue
         if result.interrupted:  # between epochs: resumable
             folder.set_status("interrupted", reason="interrupted by the user (Ctrl-C)",
                               resume=f"nnx train --resume {folder.path}")

@@ -130,3 +130,45 @@ def test_a_parallel_seed_interrupted_by_ctrl_c_resumes_alone_to_its_sequential_r
     sequential = json.loads((seed1 / "summary.json").read_text())
     assert resumed["epochs"] == sequential["epochs"] == 4
     assert resumed["test"]["loss"] == pytest.approx(sequential["test"]["loss"], rel=2e-3)
+
+
+def test_an_unscaled_regression_target_is_not_taken_for_a_divergence(tmp_path, capsys):
+    # y around 37: a network starting near 0 has a first-epoch loss of about 37**2, far above the
+    # targets' variance; the rule measures against all-zero outputs, so this run trains.
+    rows = "".join(f"{37 + i % 5}.0,{i % 7}\n" for i in range(200))
+    (tmp_path / "reg.csv").write_text("y,x\n" + rows)
+    text = ("data: {name: table, path: reg.csv, target: y}\nmodel: {type: mlp, hidden: [16]}\n"
+            "training: {epochs: 3, batch_size: 32, optimizer: {name: adam, learning_rate: 0.01}}\n")
+    code, _, err = _train(tmp_path, capsys, "-q", text=text)
+    assert code == 0, err
+
+
+def test_one_diverging_seed_among_seeds_trained_together_fails_alone(tmp_path, capsys, monkeypatch):
+    from nnx.errors import RunError
+    from nnx.train import loop
+
+    original = loop.check_divergence
+
+    def seed_0_diverges(loss, epoch, trainee, name_seed, baseline):
+        if trainee.spec.seed == 0 and epoch == 2:
+            raise RunError("the training diverged of seed 0 at epoch 2 (simulated)")
+        original(loss, epoch, trainee, name_seed, baseline)
+
+    monkeypatch.setattr(loop, "check_divergence", seed_0_diverges)
+    text = QUICK.replace("epochs: 2,", "epochs: 3, parallel_seeds: true,") + "seeds: 2\n"
+    code, _, err = _train(tmp_path, capsys, "-q", text=text)
+    assert code == 1 and "run default-seed0 failed: the training diverged of seed 0" in err, err
+    status = {p.name.rsplit("-", 1)[1]: json.loads((p / "status.json").read_text())["status"]
+              for p in run_folders(tmp_path / "out")}
+    assert status == {"seed0": "failed", "seed1": "completed"}
+    seed1 = [p for p in run_folders(tmp_path / "out") if p.name.endswith("seed1")][0]
+    assert json.loads((seed1 / "summary.json").read_text())["epochs"] == 3
+
+
+def test_an_infinite_value_in_a_table_is_a_load_time_error(tmp_path, capsys):
+    (tmp_path / "inf.csv").write_text("y,x\n1.0,2\n2.0,inf\n3.0,1\n4.0,5\n5.0,3\n")
+    text = ("data: {name: table, path: inf.csv, target: y, validation_split: 0}\nmodel: {type: mlp, hidden: [4]}\n"
+            "training: {epochs: 1, batch_size: 2}\n")
+    code, _, err = _train(tmp_path, capsys, text=text)
+    assert code == 2 and "column 'x' has an infinite value (inf) at row 2 (line 3)" in _one_line_error(err)
+    assert not (tmp_path / "out").exists()

@@ -43,20 +43,20 @@ def _width(console, renderable) -> int:
 
 
 def exit_for(outcomes) -> None:
-    """130 when a run was interrupted (with how to continue), 1 when one failed, else 0."""
-    from ..report import err_console
+    """130 when a run was interrupted (with how to continue each), 1 when one failed, else 0. The
+    last lines a script or a person reads: which runs failed and why, then what was interrupted
+    (the table above lists them too; each run folder keeps the reason in its status.json)."""
+    from ..report import err_console, print_error
 
-    interrupted = [o for o in outcomes if o.status == "interrupted"]
-    if interrupted:
-        err_console.print(f"interrupted: {interrupted[0].error}", markup=False)
-        sys.exit(EXIT_INTERRUPTED)
-    failed = [o for o in outcomes if o.status != "completed"]
+    failed = [o for o in outcomes if o.status == "failed"]
     if failed:
-        # The last line a script or a person reads: which runs failed and why (the table above
-        # lists them too); each run's folder keeps the reason in its status.json.
-        from ..report import print_error
-
         first = failed[0]
         more = f" (and {len(failed) - 1} more run{'s' if len(failed) > 2 else ''}: see the table)" if len(failed) > 1 else ""
         print_error(f"run {first.spec.run_name} failed: {first.error}{more}")
+    interrupted = [o for o in outcomes if o.status == "interrupted"]
+    if interrupted:
+        for outcome in interrupted:
+            err_console.print(f"interrupted: {outcome.error}", markup=False)
+        sys.exit(EXIT_INTERRUPTED)
+    if failed or any(o.status != "completed" for o in outcomes):
         sys.exit(EXIT_RUN_FAILED)

@@ -80,8 +80,8 @@ class TrainingSpec(Strict):
     augmentation: AugmentationSpec | None = Field(None, description="random image transforms, on the device")
     divergence_factor: float | None = Field(100.0, gt=1, description=(
         "a run fails as diverged when an epoch's training loss is not finite or exceeds this many times the "
-        "loss of the best constant prediction (class frequencies, the mean or the median); null: only "
-        "a loss that is not finite"))
+        "loss of all-zero outputs (log K, log 2, or the mean of y**2 or |y|: about where a network starts); "
+        "null: only a loss that is not finite"))
 
 
     @model_validator(mode="before")

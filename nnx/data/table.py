@@ -253,6 +253,12 @@ def kind_of(col, source: Path, column: str, check: bool = True) -> str:
     if pd.api.types.is_bool_dtype(col):
         return "bool"
     if pd.api.types.is_numeric_dtype(col):  # read with nullable dtypes: integers with gaps stay integers
+        if check and pd.api.types.is_float_dtype(col):
+            infinite = np.isinf(col.to_numpy(np.float64, na_value=np.nan))
+            if infinite.any():  # no mean, sd or network takes it: found here, before any is computed
+                i = col.index[int(np.argmax(infinite))]
+                raise DataError(f"{source}: column '{column}' has an infinite value ({col.loc[i]}) at "
+                                f"{_row(source, i)}; fix the value, or leave the cell empty (data.missing)")
         return "integer" if pd.api.types.is_integer_dtype(col) else "float"
     present = col.dropna()
     if len(present) and all(isinstance(v, (bool, np.bool_)) for v in present):
@@ -339,7 +345,7 @@ def transform(preprocessing: dict, frame, source: Path | str = "table") -> np.nd
         if f["kind"] == "numeric":
             numbers = pd.to_numeric(col, errors="coerce") if not pd.api.types.is_numeric_dtype(col) else col
             numbers = numbers.to_numpy(np.float64, na_value=np.nan)
-            bad = np.isnan(numbers) & ~missing
+            bad = (np.isnan(numbers) & ~missing) | np.isinf(numbers)  # inf: a number no network can take
             if bad.any():
                 i = int(np.argmax(bad))
                 raise DataError(f"{source}: column '{column}' holds numbers but {_row(source, frame.index[i])} has "
@@ -392,7 +398,7 @@ def transform_target(task: str, classes: list | None, col, source: Path | str = 
     source = Path(source)
     if task == "regression":
         numbers = pd.to_numeric(col, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-        bad = np.isnan(numbers) & col.notna().to_numpy()
+        bad = (np.isnan(numbers) & col.notna().to_numpy()) | np.isinf(numbers)
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(f"{source}: the target '{col.name}' holds numbers but {_row(source, col.index[i])} has "

@@ -59,6 +59,7 @@ class FitResult:
     seconds: float
     epochs: int = 0  # the last epoch trained (counting epochs before a resume)
     interrupted: bool = False
+    error: str | None = None  # this run failed: a seed that diverged among seeds trained together
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,54 +300,66 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
     if resume:
         state, first_epoch, seconds_before, stopped = _restore(trainees, state, stoppers, place, pick)
     frozen: list[Any] = [None] * len(trainees)  # a stopped trainee's state at its stopping epoch
+    if vectorized:  # seeds that had stopped before a resume stay as they were
+        frozen = [jax.tree.map(jnp.copy, pick(state, i)) if stopped[i] else None for i in range(len(trainees))]
+    failed: list[str | None] = [None] * len(trainees)  # a seed that diverged, among seeds trained together
 
-    baselines = [tasks_.constant_loss(task, t.data.y_train) for t in trainees]
+    baselines = [tasks_.zero_output_loss(task, t.data.y_train, t.data.info.outputs) for t in trainees]
     run_keys = [jax.random.key(t.spec.seed) for t in trainees]
     histories: list[list[EpochRecord]] = [[] for _ in trainees]
     last_epoch = [first_epoch - 1] * len(trainees)
     interrupted = False
     started = time.perf_counter()
-    for epoch in range(first_epoch, training.epochs + 1):
-        if all(stopped):
-            break
-        t0 = time.perf_counter()
-        # The epoch's key depends only on (seed, epoch): a resumed run sees the same data order.
-        keys = [jax.random.fold_in(k, epoch) for k in run_keys]
-        state, sums = train_epoch(state, x_train, y_train, jnp.stack(keys) if vectorized else keys[0])
-        val_out = evaluate(state["params"], state["rest"], val.x, val.y, val.w) if val else None
-        jax.block_until_ready((sums, val_out))  # the epoch's time, not its dispatch's
-        seconds = (time.perf_counter() - t0) / len(trainees)
-        for i, trainee in enumerate(trainees):
-            if stopped[i]:
-                continue
-            train_metrics = tasks_.finalize(task, pick(sums, i))
-            check_divergence(train_metrics["loss"], epoch, trainee, len(trainees) > 1, baselines[i])
-            val_metrics = _metrics(task, pick(val_out, i), val, i if vectorized else None) if val else {}
-            record = EpochRecord(epoch, train_metrics, val_metrics, seconds,
-                                 learning_rate=lr_at(epoch * steps_per_epoch))
-            histories[i].append(record)
-            last_epoch[i] = epoch
-            mine = pick(state, i)
-            stopped[i] = stoppers[i] is not None and stoppers[i].update(record, mine)
-            if stopped[i] and vectorized:
-                frozen[i] = jax.tree.map(jnp.copy, mine)
-            for callback in trainee.callbacks:
-                callback(record)
+    try:
+        for epoch in range(first_epoch, training.epochs + 1):
+            if all(stopped):
+                break
+            t0 = time.perf_counter()
+            # The epoch's key depends only on (seed, epoch): a resumed run sees the same data order.
+            keys = [jax.random.fold_in(k, epoch) for k in run_keys]
+            state, sums = train_epoch(state, x_train, y_train, jnp.stack(keys) if vectorized else keys[0])
+            val_out = evaluate(state["params"], state["rest"], val.x, val.y, val.w) if val else None
+            jax.block_until_ready((sums, val_out))  # the epoch's time, not its dispatch's
+            seconds = (time.perf_counter() - t0) / len(trainees)
+            for i, trainee in enumerate(trainees):
+                if stopped[i]:
+                    continue
+                train_metrics = tasks_.finalize(task, pick(sums, i))
+                try:
+                    check_divergence(train_metrics["loss"], epoch, trainee, vectorized, baselines[i])
+                except RunError as e:
+                    if not vectorized:
+                        raise
+                    # Its own failure; the other seeds go on, as they would one after another.
+                    failed[i], stopped[i], frozen[i] = str(e), True, jax.tree.map(jnp.copy, pick(state, i))
+                    continue
+                val_metrics = _metrics(task, pick(val_out, i), val, i if vectorized else None) if val else {}
+                record = EpochRecord(epoch, train_metrics, val_metrics, seconds,
+                                     learning_rate=lr_at(epoch * steps_per_epoch))
+                histories[i].append(record)
+                last_epoch[i] = epoch
+                mine = pick(state, i)
+                stopped[i] = stoppers[i] is not None and stoppers[i].update(record, mine)
+                if stopped[i] and vectorized:
+                    frozen[i] = jax.tree.map(jnp.copy, mine)
+                for callback in trainee.callbacks:
+                    callback(record)
+                if trainee.checkpoints is not None:
+                    trainee.checkpoints.save(epoch, mine, {
+                        "seconds": seconds_before + time.perf_counter() - started, "stopped": stopped[i],
+                        "early_stopping": stoppers[i].state_dict() if stoppers[i] is not None else None,
+                    }, is_best=stoppers[i] is not None and stoppers[i].best_epoch == epoch)
+            if should_stop() and epoch < training.epochs and not all(stopped):
+                interrupted = True
+                break
+    finally:  # also when a run fails: a checkpoint still being written is waited for
+        for trainee in trainees:
             if trainee.checkpoints is not None:
-                trainee.checkpoints.save(epoch, mine, {
-                    "seconds": seconds_before + time.perf_counter() - started, "stopped": stopped[i],
-                    "early_stopping": stoppers[i].state_dict() if stoppers[i] is not None else None,
-                }, is_best=stoppers[i] is not None and stoppers[i].best_epoch == epoch)
-        if should_stop() and epoch < training.epochs and not all(stopped):
-            interrupted = True
-            break
+                trainee.checkpoints.close()
     seconds = seconds_before + (time.perf_counter() - started) / len(trainees)
-    for trainee in trainees:
-        if trainee.checkpoints is not None:
-            trainee.checkpoints.close()
     if interrupted:
-        return [FitResult(t.model, histories[i], {}, {}, None, False, seconds, epochs=last_epoch[i], interrupted=True)
-                for i, t in enumerate(trainees)]
+        return [FitResult(t.model, histories[i], {}, {}, None, False, seconds, epochs=last_epoch[i],
+                          interrupted=failed[i] is None, error=failed[i]) for i, t in enumerate(trainees)]
 
     finals, best_epochs = [], []
     for i in range(len(trainees)):
@@ -369,13 +382,14 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
         results.append(FitResult(trainee.model, histories[i],
                                  _metrics(task, pick(test_out, i), test, index) if test else {},
                                  _metrics(task, pick(val_out, i), val, index) if val else {}, best_epochs[i],
-                                 stopped[i], seconds, epochs=last_epoch[i]))
+                                 stopped[i] and failed[i] is None, seconds, epochs=last_epoch[i], error=failed[i]))
     return results
 
 
 def check_divergence(loss: float, epoch: int, trainee: Trainee, name_seed: bool, baseline: float) -> None:
     """A training loss that is not finite, or that exceeds `training.divergence_factor` times the
-    loss of the best constant prediction (`baseline`), ends the run as failed, saying what to change."""
+    loss of outputs that are all zero (`baseline`: an untrained network's start, about), ends the
+    run as failed, saying what to change."""
     factor = trainee.spec.training.divergence_factor
     seed = f" of seed {trainee.spec.seed}" if name_seed else ""
     hint = "lower training.optimizer.learning_rate or set training.optimizer.clip_norm"
@@ -383,8 +397,8 @@ def check_divergence(loss: float, epoch: int, trainee: Trainee, name_seed: bool,
         raise RunError(f"the training loss{seed} became {loss} at epoch {epoch}; {hint}")
     if factor is not None and baseline > 0 and loss > factor * baseline:
         raise RunError(f"the training diverged{seed} at epoch {epoch}: loss {loss:.4g}, more than "
-                       f"training.divergence_factor {factor:g} times the {baseline:.4g} of a constant "
-                       f"prediction; {hint} (or set training.divergence_factor: null)")
+                       f"training.divergence_factor {factor:g} times the {baseline:.4g} of all-zero "
+                       f"outputs; {hint} (or set training.divergence_factor: null)")
 
 
 def _metrics(task, out, batched: Batched, index: int | None) -> dict[str, float]:

@@ -149,20 +149,21 @@ def task_for(name: str, loss: str | None = None) -> Task:
                       "or remove training.loss")
 
 
-def constant_loss(task: Task, targets) -> float:
-    """The loss of the best constant prediction on these targets: the class frequencies' entropy
-    (cross-entropy), the variance (squared error) or the mean distance to the median (absolute
-    error). The divergence rule measures a training loss against it."""
-    y = np.asarray(targets)
+def zero_output_loss(task: Task, targets, outputs: int) -> float:
+    """The loss of outputs that are all zero, about where a network starts: uniform class
+    probabilities (log K), a probability of 1/2 (log 2), a prediction of 0 (the mean of y**2, or
+    of |y|). The divergence rule measures a training loss against it; an unscaled regression
+    target (say around 37) starts far from 0 and is not mistaken for a divergence."""
+    y = np.asarray(targets, np.float64)
     if len(y) == 0:
         return float("nan")
-    if task.name in ("classification", "binary"):
-        p = np.bincount(y.astype(np.int64).ravel()) / y.size
-        p = p[p > 0]
-        return float(-(p * np.log(p)).sum())
+    if task.name == "classification":
+        return float(np.log(max(outputs, 2)))
+    if task.name == "binary":
+        return float(np.log(2.0))
     if task.loss_name == "absolute_error":
-        return float(np.mean(np.abs(y - np.median(y))))
-    return float(np.var(y))
+        return float(np.mean(np.abs(y)))
+    return float(np.mean(np.square(y)))
 
 
 def finalize(task: Task, sums, outputs=None, targets=None) -> dict[str, float]:
