@@ -122,7 +122,7 @@ def describe(err: dict, path: tuple, allowed: list, siblings: Iterable[dict] = (
         return f"missing key '{ctx.get('discriminator', 'type').strip(chr(39))}'"
     if kind == "missing":
         return "required key is missing"
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")  # a validator's own sentence, without pydantic's label
     msg = msg[0].lower() + msg[1:] if msg else msg
     # A list was expected: here, or by another member of a union when the value is text such as
     # '64,32,16' (not a number that failed its own bound, like seeds: 4294967295).
