@@ -290,3 +290,21 @@ def test_islp_default(real_data_dir, capsys, tmp_path):
     assert meta["classes"] == ["No", "Yes"] and meta["source"]["rows"] == 10_000
     assert meta["split"] == {"test_split": 0.2, "split_seed": 0, "train_rows": 8000, "test_rows": 2000}
     assert summary["test"]["error"] < 0.035  # below the 3.33% of always answering No
+
+
+def test_count_params_and_nnx_config_find_a_table_through_data_dir(tmp_path, capsys, monkeypatch):
+    # A relative data path that is not beside the experiment is looked for in --data-dir, as nnx train does.
+    from .helpers import run_cli, write_default_stand_in
+
+    monkeypatch.delenv("NNX_DATA_DIR", raising=False)
+    data = tmp_path / "data"
+    write_default_stand_in(data)
+    (tmp_path / "exp").mkdir()
+    exp = tmp_path / "exp" / "d.yaml"
+    exp.write_text("data: {name: table, path: islp/Default.csv, target: default}\nmodel: {type: logistic}\n")
+    code, out, err = run_cli(["count-params", exp, "--data-dir", data], capsys)
+    assert code == 0 and "Total params: 5" in out, err  # balance, income and student's two levels, + bias
+    code, out, err = run_cli(["config", exp, "--data-dir", data], capsys)
+    assert code == 0 and str(data / "islp" / "Default.csv") in out, err
+    code, _, err = run_cli(["count-params", exp], capsys)
+    assert code == 2 and "no such file" in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import debug_option
+from .common import data_dir_option, debug_option
 
 SET_HELP = ("Override a config value (repeatable), e.g. --set training.epochs=5; VALUE is YAML. Keys are "
             "checked like the file's. A mapping merges into its section (--set training.optimizer=adam "
@@ -21,8 +21,9 @@ SET_HELP = ("Override a config value (repeatable), e.g. --set training.epochs=5;
                                              "values, description.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default=None,
               help="With --schema: text (default) or markdown (docs/experiment-schema.md).")
+@data_dir_option
 @debug_option
-def config(experiment_file, variants, overrides, seed, schema, fmt, debug):
+def config(experiment_file, variants, overrides, seed, schema, fmt, data_dir, debug):
     """Print the resolved config of every run of EXPERIMENT_FILE, or the schema with --schema.
 
     Each run is one YAML document (`---` between them) headed by a `# run: NAME` comment, with
@@ -55,6 +56,6 @@ def config(experiment_file, variants, overrides, seed, schema, fmt, debug):
     from ..config import dump_run_config, load_experiment
 
     experiment = load_experiment(experiment_file, overrides=overrides, seed=seed, only=variants,
-                                 only_option="--variant")
+                                 only_option="--variant", data_dir=data_dir)
     documents = [f"# run: {spec.run_name}\n{dump_run_config(spec)}" for spec in experiment.runs]
     click.echo("---\n".join(documents), nl=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
-from .common import debug_option
+from .common import data_dir_option, debug_option
 
 
 @click.command("count-params")
@@ -29,9 +29,10 @@ from .common import debug_option
 @click.option("--set", "options", multiple=True, metavar="KEY=VALUE",
               help="Any other option of the model type, e.g. --set activation=tanh (repeatable).")
 @click.option("--variant", metavar="NAME", help="Which variant of an experiment file (default: the first).")
+@data_dir_option
 @debug_option
 def count_params(arch, list_, fmt, depth, convention, input_features, input_shape, classes, vocab_size, hidden,
-                 options, variant, debug):
+                 options, variant, data_dir, debug):
     """Count the parameters of ARCH, layer by layer, without allocating them.
 
     ARCH is an experiment file (its model on its data set's shape; the data is not read) or a
@@ -69,7 +70,7 @@ def count_params(arch, list_, fmt, depth, convention, input_features, input_shap
     # For an experiment file, --set is the experiment's own (model.hidden=[64], as nnx train takes it).
     target = params.resolve(arch, input_shape=shape, classes=classes, vocab_size=vocab_size,
                             options=parse_options(hidden, () if from_file else options), variant=variant,
-                            overrides=options if from_file else ())
+                            overrides=options if from_file else (), data_dir=data_dir)
     summary = params.count(target, convention)
     if fmt == "json":
         click.echo(json.dumps(summary.as_dict(depth), indent=2))

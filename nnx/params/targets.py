@@ -22,7 +22,7 @@ class Target:
 
 def resolve(arch: str, *, input_shape: tuple | None = None, classes: int | None = None,
             vocab_size: int | None = None, options: dict | None = None, variant: str | None = None,
-            overrides=()) -> Target:
+            overrides=(), data_dir=None) -> Target:
     """Turn ARCH (an experiment file or a model type) and the options into a model spec and DataInfo."""
     from .. import models
 
@@ -34,7 +34,7 @@ def resolve(arch: str, *, input_shape: tuple | None = None, classes: int | None 
         if options:
             raise ConfigError(f"{', '.join('--' + k for k in options)}: model options apply to a model type, "
                               f"not to an experiment file; edit {arch} or use --set model.KEY=VALUE")
-        return _from_experiment(arch, input_shape, classes, vocab_size, variant, overrides)
+        return _from_experiment(arch, input_shape, classes, vocab_size, variant, overrides, data_dir)
     if arch not in models.names(network=True):
         if arch in models.names(network=False):
             raise ConfigError(f"{arch} is a closed-form estimator: its parameters are known only once it is "
@@ -88,14 +88,14 @@ def _info_for_model(spec, input_shape, classes, vocab_size):
     return DataInfo(tuple(shape), "classification", classes, vocab_size)
 
 
-def _from_experiment(path, input_shape, classes, vocab_size, variant, overrides=()) -> Target:
+def _from_experiment(path, input_shape, classes, vocab_size, variant, overrides=(), data_dir=None) -> Target:
     import dataclasses
 
     from .. import models
     from ..config import load_experiment
     from ..data import info_for
 
-    experiment = load_experiment(path, overrides=overrides)  # --set as nnx train reads it
+    experiment = load_experiment(path, overrides=overrides, data_dir=data_dir)  # as nnx train reads it
     runs = [r for r in experiment.runs if variant in (None, r.variant)]
     if not runs:
         raise ConfigError(f"--variant {variant}: no such variant in {path}; the variants are "
