@@ -254,8 +254,9 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     if wanted.training.epochs < done:
         raise ConfigError(f"--resume {run_dir}: training.epochs {wanted.training.epochs} is fewer than the {done} "
                           "epochs already done; resume with at least as many")
-    dataset = _DataCache(data_dir).get(wanted)
-    _check_runs([wanted], _Loaded(dataset), devices)
+    datasets = _DataCache(data_dir)
+    _check_runs([wanted], datasets, devices)  # loads the data set; the run below reuses it
+    dataset = datasets.get(wanted)
     if changed:  # only once every check has passed: a refused resume leaves the folder as it was
         folder.write_config(dump_run_config(wanted))
     if record.metrics:
@@ -272,16 +273,6 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     if outcome.status == "failed":
         raise RunError(outcome.error)
     return outcome
-
-
-class _Loaded:
-    """A data cache that already holds the one data set it is asked for."""
-
-    def __init__(self, dataset):
-        self.dataset = dataset
-
-    def get(self, spec):
-        return self.dataset
 
 
 def _comparable(spec: RunSpec) -> dict:

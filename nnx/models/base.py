@@ -123,7 +123,7 @@ class Network(Model):
 
     @classmethod
     def fit_together(cls, models, datasets, run_specs, hooks, *, should_stop=lambda: False, resume=False,
-                     devices=None, augment=None):
+                     devices=None):
         import jax
 
         from ..train.checkpoint import TrainCheckpoints
@@ -137,7 +137,7 @@ class Network(Model):
 
         trainees = [Trainee(m.impl, d, s, h.get("callbacks", ()), checkpoints(h))
                     for m, d, s, h in zip(models, datasets, run_specs, hooks)]
-        return fit_all(trainees, should_stop=should_stop, resume=resume, devices=devices, augment=augment)
+        return fit_all(trainees, should_stop=should_stop, resume=resume, devices=devices)
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Evaluation-mode outputs in batches of one compiled shape (the last padded)."""
