@@ -49,7 +49,23 @@ def _quiet_orbax() -> None:
     absl_logging.set_verbosity(absl_logging.ERROR)
     logging.getLogger("absl").addFilter(lambda record: not _from_orbax(record))
     logging.getLogger("orbax").setLevel(logging.CRITICAL)
+    logging.getLogger("asyncio").addFilter(lambda record: not _orphaned_orbax_write(record))
     sys.unraisablehook = _unraisable_hook(sys.unraisablehook)
+
+
+def _orphaned_orbax_write(record: logging.LogRecord) -> bool:
+    """asyncio's "Task exception was never retrieved" for one of Orbax's concurrent array writes,
+    when several fail on a full disk and the save's error (reported by nnx in one line) carries
+    only the first; it would print a bare traceback when the task is collected."""
+    error = record.exc_info[1] if record.exc_info else None
+    if error is None or not is_disk_full(error):
+        return False
+    tb = error.__traceback__
+    while tb is not None:
+        if f"{Path('orbax', 'checkpoint')}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _unraisable_hook(previous):
