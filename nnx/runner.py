@@ -121,7 +121,13 @@ def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, d
             reporter.epoch_ended(spec, epoch_record)
         return record
 
-    hooks = [{"callbacks": [on_epoch(f, s)], "checkpoint_dir": f.path / "checkpoints"} for f, s in zip(folders, specs)]
+    def on_steps(spec):  # progress inside long epochs, where the reporter shows it (a terminal)
+        if not getattr(reporter, "shows_steps", False):
+            return None
+        return lambda epoch, done, total: reporter.steps_done(spec, epoch, done, total)
+
+    hooks = [{"callbacks": [on_epoch(f, s)], "checkpoint_dir": f.path / "checkpoints", "progress": on_steps(s)}
+             for f, s in zip(folders, specs)]
     try:
         results = type(built[0]).fit_together(built, data, specs, hooks, should_stop=interrupt or (lambda: False),
                                               resume=resume, devices=devices)

@@ -135,7 +135,7 @@ class Network(Model):
             folder = h.get("checkpoint_dir")
             return TrainCheckpoints(folder) if folder is not None and jax.process_count() == 1 else None
 
-        trainees = [Trainee(m.impl, d, s, h.get("callbacks", ()), checkpoints(h))
+        trainees = [Trainee(m.impl, d, s, h.get("callbacks", ()), checkpoints(h), h.get("progress"))
                     for m, d, s, h in zip(models, datasets, run_specs, hooks)]
         return fit_all(trainees, should_stop=should_stop, resume=resume, devices=devices)
 

@@ -1,10 +1,11 @@
-"""The training ladder: loss_fn -> train_step -> train_batches (one compiled scan) -> fit.
+"""The training ladder: loss_fn -> train_step -> train_batches (a compiled scan) -> fit.
 
 The model is split once into a graph definition and plain state (parameters, other variables
 such as batch statistics, optimizer state); everything inside `jax.jit` is a pure function of
 that state, the device-resident data and an RNG key. An epoch is its order (a permutation of the
-examples) and one compiled training scan that gathers the batches on the device, so Python never
-touches a batch and the host reads metrics back once per epoch.
+examples) and compiled training calls that gather the batches on the device, so Python never
+touches a batch: one scan over the whole epoch, or, for convolutional networks, one call per step
+(`steps_per_call`), between which the host can tell how far the epoch has got.
 """
 
 from __future__ import annotations
@@ -145,17 +146,25 @@ class Core:
         order_key, dropout_key = jax.random.split(key)
         return shuffle.sort_keys(order_key, n), dropout_key
 
-    def train_batches(self, state, x, y, order, dropout_key):
-        """One epoch over the examples in `order`, batches gathered on the device, in one scan."""
-        index, weight = epoch_batches(order, self.batch_size)
+    def train_batches(self, state, x, y, index, weight, dropout_key, first_step):
+        """Steps `first_step`, `first_step + 1`, ... of an epoch, one per row of `index` (the
+        examples of each batch, gathered on the device) and `weight`, in one scan; each step's
+        sums, stacked."""
         shard = self.placement.shard_batch
 
         def body(state, batch):
             i, idx, w = batch
             return self.train_step(state, shard(x[idx]), shard(y[idx]), shard(w), jax.random.fold_in(dropout_key, i))
 
-        state, sums = jax.lax.scan(body, state, (jnp.arange(index.shape[0]), index, weight))
-        return state, jax.tree.map(lambda s: jnp.sum(s, axis=0), sums)
+        return jax.lax.scan(body, state, (first_step + jnp.arange(index.shape[0]), index, weight))
+
+    def train_one_batch(self, state, x, y, index, weight, dropout_key, step):
+        """One step (`index`, `weight`: one batch), outside any scan: a program of its own, whose
+        convolutions XLA's CPU backend compiles as in an entry computation. Sums as a stack of one."""
+        shard = self.placement.shard_batch
+        state, sums = self.train_step(state, shard(x[index]), shard(y[index]), shard(weight),
+                                      jax.random.fold_in(dropout_key, step))
+        return state, jax.tree.map(lambda s: s[None], sums)
 
     def evaluate(self, params, rest, data_x, data_y, data_w):
         # The state enters every traced function as an argument (the scan carries it), never as
@@ -180,24 +189,68 @@ class Core:
         return total, outputs
 
 
-def compile_epoch(core: Core, n: int, vectorized: bool = False) -> Callable:
-    """One training epoch, `(state, x, y, key) -> (state, sums)`, as three compiled programs: the
-    shuffle keys (`Core.epoch_keys`), their sort (`shuffle.order_by`), the training scan
-    (`Core.train_batches`).
+# (steps done, steps in the epoch): progress inside an epoch, reported between its calls.
+StepsCallback = Callable[[int, int], None]
+
+
+def steps_per_call(model: nnx.Module, steps: int) -> int:
+    """How many training steps one compiled call runs: 1 for a network with 2-D convolutions (a
+    step of tens of milliseconds, whose Python dispatch costs nothing; measured faster than the
+    epoch's scan on the CPU, and the bar can advance inside the epoch), else the whole epoch in one
+    scan (the MLP's steps take about a millisecond: a call per step would cost more than the step)."""
+    from ..models.cnn import Conv2D
+
+    return 1 if any(isinstance(m, Conv2D) for _, m in nnx.iter_graph(model)) else steps
+
+
+def compile_epoch(core: Core, n: int, vectorized: bool = False, steps_per_call: int | None = None) -> Callable:
+    """One training epoch, `(state, x, y, key, on_steps=None) -> (state, sums)`, as compiled
+    programs: the shuffle keys (`Core.epoch_keys`), their sort (`shuffle.order_by`), the batches
+    (`epoch_batches`) and the training steps, `steps_per_call` a call (default: all, one scan;
+    1: `Core.train_one_batch`), called from Python in turn. Every split gives the same steps, keys
+    and sums; `on_steps(done, total)` is told, after each call but the last, how many steps the
+    device has finished (the host waits for the previous call while the next one is queued, so
+    the device never idles for it).
 
     On CPU the sort is a host callback, and JAX's persistent compilation cache keeps no program
-    that has one. Kept apart, the keys and the scan are cached, and only the sort, a few
+    that has one. Kept apart, the keys and the training steps are cached, and only the sort, a few
     milliseconds to compile, is not. `vectorized`: over a leading axis of seeds (jax.vmap) in
     every argument.
     """
-    keys, order, train = functools.partial(core.epoch_keys, n=n), shuffle.order_by, core.train_batches
+    steps = math.ceil(n / min(core.batch_size, n))
+    per_call = min(steps_per_call or steps, steps)
+    keys, order = functools.partial(core.epoch_keys, n=n), shuffle.order_by
+    batches = functools.partial(epoch_batches, batch_size=core.batch_size)
+    train = core.train_one_batch if per_call == 1 else core.train_batches
     if vectorized:
-        keys, order, train = jax.vmap(keys), jax.vmap(order), jax.vmap(train)
-    keys, order, train = jax.jit(keys), jax.jit(order), jax.jit(train, donate_argnums=0)
+        keys, order, batches = jax.vmap(keys), jax.vmap(order), jax.vmap(batches)
+        train = jax.vmap(train, in_axes=(0, 0, 0, 0, 0, 0, None))
+    keys, order, batches = jax.jit(keys), jax.jit(order), jax.jit(batches)
+    train = jax.jit(train, donate_argnums=0)
+    rows = (lambda a, i, j: a[:, i:j]) if vectorized else (lambda a, i, j: a[i:j])
+    if per_call == 1:
+        rows = (lambda a, i, j: a[:, i]) if vectorized else (lambda a, i, j: a[i])
+    along = 1 if vectorized else 0  # the steps' axis of the stacked sums
 
-    def epoch(state, x, y, key):
+    def epoch(state, x, y, key, on_steps: StepsCallback | None = None):
         sort_keys, dropout_key = keys(key)
-        return train(state, x, y, order(sort_keys), dropout_key)
+        index, weight = batches(order(sort_keys))
+        sums, previous = [], None
+        for first in range(0, steps, per_call):
+            last = min(first + per_call, steps)
+            state, chunk = train(state, x, y, rows(index, first, last), rows(weight, first, last), dropout_key,
+                                 np.int32(first))
+            sums.append(chunk)
+            if on_steps is not None and last < steps:
+                if previous is not None:
+                    jax.block_until_ready(sums[-2])
+                    on_steps(previous, steps)
+                previous = last
+        if len(sums) > 1:
+            sums = jax.tree.map(lambda *s: jnp.concatenate(s, axis=along), *sums)
+        else:
+            sums = sums[0]
+        return state, jax.tree.map(lambda s: jnp.sum(s, axis=along), sums)
 
     return epoch
 
@@ -227,6 +280,8 @@ class Trainee:
     spec: Any  # RunSpec
     callbacks: Sequence[EpochCallback] = ()
     checkpoints: Any = None  # TrainCheckpoints
+    # (epoch, steps done, steps in the epoch), inside an epoch that runs as several calls.
+    progress: Callable[[int, int, int], None] | None = None
 
 
 def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCallback] = (),
@@ -289,7 +344,9 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
 
     has_val = len(first.data.x_val) > 0
     val = eval_split("val") if has_val else None
-    train_epoch = compile_epoch(core, n_train, vectorized=vectorized)
+    train_epoch = compile_epoch(core, n_train, vectorized=vectorized,
+                                steps_per_call=steps_per_call(first.model, steps_per_epoch))
+    told = [t.progress for t in trainees if t.progress is not None]
     evaluate = jax.jit(jax.vmap(core.evaluate) if vectorized else core.evaluate)
     stoppers = [EarlyStopping.from_spec(training.early_stopping, has_validation=has_val) for _ in trainees]
     lr_at = _learning_rate_fn(training, steps_per_epoch)
@@ -317,7 +374,8 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
             t0 = time.perf_counter()
             # The epoch's key depends only on (seed, epoch): a resumed run sees the same data order.
             keys = [jax.random.fold_in(k, epoch) for k in run_keys]
-            state, sums = train_epoch(state, x_train, y_train, jnp.stack(keys) if vectorized else keys[0])
+            on_steps = (lambda done, total, epoch=epoch: [tell(epoch, done, total) for tell in told]) if told else None
+            state, sums = train_epoch(state, x_train, y_train, jnp.stack(keys) if vectorized else keys[0], on_steps)
             val_out = evaluate(state["params"], state["rest"], val.x, val.y, val.w) if val else None
             jax.block_until_ready((sums, val_out))  # the epoch's time, not its dispatch's
             seconds = (time.perf_counter() - t0) / len(trainees)
