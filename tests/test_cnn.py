@@ -431,3 +431,29 @@ def test_a_preset_that_is_not_a_preset_name_is_a_config_error(preset):
     # property test of tests/test_config_properties.py).
     with pytest.raises(ConfigError, match="model.preset"):
         parse_experiment(f"data: {{name: cifar100}}\nmodel: {{type: cnn, preset: {preset}}}\n")
+
+
+def test_the_bar_advances_inside_a_long_epoch_on_a_terminal_only():
+    import io
+    import time
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from nnx.report import ConsoleReporter
+
+    spec = parse_experiment("name: bar\ndata: {name: digits}\nmodel: {type: mlp}\n"
+                            "training: {epochs: 3, batch_size: 16}").runs[0]
+    assert not ConsoleReporter(console=Console(file=io.StringIO())).shows_steps  # not a terminal
+    reporter = ConsoleReporter(console=Console(file=io.StringIO(), force_terminal=True, width=150))
+    assert reporter.shows_steps
+    reporter.run_started(spec, 1, 1, Path("out"), 10, epochs=3)
+    task = reporter.progress.tasks[0]
+    reporter.steps_done(spec, 1, 5, 20)  # the epoch's first 2 s: nothing changes
+    assert task.completed == 0 and task.fields["status"] == "compiling..."
+    reporter.epoch_started[spec.run_name] = time.perf_counter() - 4.0  # 4 s into the epoch
+    reporter.steps_done(spec, 1, 5, 20)
+    assert task.completed == pytest.approx(0.25)
+    status = task.fields["status"]
+    assert "step 5/20" in status and "examples/s" in status and "s left" in status, status
+    reporter.progress.stop()

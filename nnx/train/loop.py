@@ -146,25 +146,21 @@ class Core:
         order_key, dropout_key = jax.random.split(key)
         return shuffle.sort_keys(order_key, n), dropout_key
 
-    def train_batches(self, state, x, y, index, weight, dropout_key, first_step):
-        """Steps `first_step`, `first_step + 1`, ... of an epoch, one per row of `index` (the
-        examples of each batch, gathered on the device) and `weight`, in one scan; each step's
-        sums, stacked."""
+    def train_batches(self, state, x, y, index, weight, dropout_key, first_step, count: int):
+        """Steps `first_step` to `first_step + count - 1` of an epoch (rows of the epoch's `index`,
+        the examples of each batch, gathered on the device, and `weight`) in one scan; each step's
+        sums, stacked. `count` 1 is one step outside any scan: a program of its own, whose
+        convolutions XLA's CPU backend compiles as in an entry computation."""
         shard = self.placement.shard_batch
 
-        def body(state, batch):
-            i, idx, w = batch
+        def step(state, i):
+            idx, w = index[i], weight[i]
             return self.train_step(state, shard(x[idx]), shard(y[idx]), shard(w), jax.random.fold_in(dropout_key, i))
 
-        return jax.lax.scan(body, state, (first_step + jnp.arange(index.shape[0]), index, weight))
-
-    def train_one_batch(self, state, x, y, index, weight, dropout_key, step):
-        """One step (`index`, `weight`: one batch), outside any scan: a program of its own, whose
-        convolutions XLA's CPU backend compiles as in an entry computation. Sums as a stack of one."""
-        shard = self.placement.shard_batch
-        state, sums = self.train_step(state, shard(x[index]), shard(y[index]), shard(weight),
-                                      jax.random.fold_in(dropout_key, step))
-        return state, jax.tree.map(lambda s: s[None], sums)
+        if count == 1:
+            state, sums = step(state, first_step)
+            return state, jax.tree.map(lambda s: s[None], sums)
+        return jax.lax.scan(step, state, first_step + jnp.arange(count))
 
     def evaluate(self, params, rest, data_x, data_y, data_w):
         # The state enters every traced function as an argument (the scan carries it), never as
@@ -194,20 +190,21 @@ StepsCallback = Callable[[int, int], None]
 
 
 def steps_per_call(model: nnx.Module, steps: int) -> int:
-    """How many training steps one compiled call runs: 1 for a network with 2-D convolutions (a
+    """How many training steps one compiled call runs: 1 for a network with 2-D convolutions on the CPU (a
     step of tens of milliseconds, whose Python dispatch costs nothing; measured faster than the
     epoch's scan on the CPU, and the bar can advance inside the epoch), else the whole epoch in one
     scan (the MLP's steps take about a millisecond: a call per step would cost more than the step)."""
     from ..models.cnn import Conv2D
 
-    return 1 if any(isinstance(m, Conv2D) for _, m in nnx.iter_graph(model)) else steps
+    on_cpu = jax.default_backend() == "cpu"  # elsewhere a call per step only adds launch latency
+    return 1 if on_cpu and any(isinstance(m, Conv2D) for _, m in nnx.iter_graph(model)) else steps
 
 
 def compile_epoch(core: Core, n: int, vectorized: bool = False, steps_per_call: int | None = None) -> Callable:
     """One training epoch, `(state, x, y, key, on_steps=None) -> (state, sums)`, as compiled
     programs: the shuffle keys (`Core.epoch_keys`), their sort (`shuffle.order_by`), the batches
     (`epoch_batches`) and the training steps, `steps_per_call` a call (default: all, one scan;
-    1: `Core.train_one_batch`), called from Python in turn. Every split gives the same steps, keys
+    1: a step outside any scan), called from Python in turn. Every split gives the same steps, keys
     and sums; `on_steps(done, total)` is told, after each call but the last, how many steps the
     device has finished (the host waits for the previous call while the next one is queued, so
     the device never idles for it).
@@ -221,15 +218,17 @@ def compile_epoch(core: Core, n: int, vectorized: bool = False, steps_per_call: 
     per_call = min(steps_per_call or steps, steps)
     keys, order = functools.partial(core.epoch_keys, n=n), shuffle.order_by
     batches = functools.partial(epoch_batches, batch_size=core.batch_size)
-    train = core.train_one_batch if per_call == 1 else core.train_batches
     if vectorized:
         keys, order, batches = jax.vmap(keys), jax.vmap(order), jax.vmap(batches)
-        train = jax.vmap(train, in_axes=(0, 0, 0, 0, 0, 0, None))
     keys, order, batches = jax.jit(keys), jax.jit(order), jax.jit(batches)
-    train = jax.jit(train, donate_argnums=0)
-    rows = (lambda a, i, j: a[:, i:j]) if vectorized else (lambda a, i, j: a[i:j])
-    if per_call == 1:
-        rows = (lambda a, i, j: a[:, i]) if vectorized else (lambda a, i, j: a[i])
+
+    @functools.cache
+    def train(count: int):  # a call of `count` steps: at most two programs (the last call's may be shorter)
+        fn = functools.partial(core.train_batches, count=count)
+        if vectorized:
+            fn = jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, 0, None))
+        return jax.jit(fn, donate_argnums=0)
+
     along = 1 if vectorized else 0  # the steps' axis of the stacked sums
 
     def epoch(state, x, y, key, on_steps: StepsCallback | None = None):
@@ -238,8 +237,7 @@ def compile_epoch(core: Core, n: int, vectorized: bool = False, steps_per_call: 
         sums, previous = [], None
         for first in range(0, steps, per_call):
             last = min(first + per_call, steps)
-            state, chunk = train(state, x, y, rows(index, first, last), rows(weight, first, last), dropout_key,
-                                 np.int32(first))
+            state, chunk = train(last - first)(state, x, y, index, weight, dropout_key, np.int32(first))
             sums.append(chunk)
             if on_steps is not None and last < steps:
                 if previous is not None:
