@@ -153,22 +153,29 @@ def test_what_differs_shows_only_the_keys_that_differ(study):
     assert C.differing_keys(runs) == ["model.dropout", "regularization.l2"]
 
     rows = {r["run"]: r for r in md_rows(invoke("compare", study, "--format", "markdown"))}
-    assert rows["dropout"]["model.dropout"] == "[0.5]" and rows["plain"]["model.dropout"] == "[0.2]"
-    assert rows["ridge"]["regularization.l2"] == "0.0001" and rows["dropout"]["regularization.l2"] == "0"
+    # Headers are the shortest tail of the key that names one column.
+    assert rows["dropout"]["dropout"] == "[0.5]" and rows["plain"]["dropout"] == "[0.2]"
+    assert rows["ridge"]["l2"] == "0.0001" and rows["dropout"]["l2"] == "0"
     header = next(iter(rows.values())).keys()
-    assert not {"seed", "variant", "experiment", "training.epochs", "data.name"} & set(header)
+    assert not {"seed", "variant", "experiment", "training.epochs", "data.name", "name"} & set(header)
 
     objects = json.loads(invoke("compare", study, "--format", "json"))
     assert objects[0]["differs"] == {"model.dropout": [0.5], "regularization.l2": 0.0}
 
-    # A section set in one run and null in the others is one column, not one per key inside it.
+    # A section set in one run and null in the others is one column, not one per key inside it; its
+    # cell says what sets the runs that have it apart ("on" when they set it alike).
     stopping = {"monitor": "validation.loss", "patience": 2}
     completed_run(study, "20260101-000004-es", config(variant="es", early_stopping=stopping), test_acc=0.5,
                   val_acc=0.5, best_epoch=3)
+    completed_run(study, "20260101-000005-es5", config(variant="es5", early_stopping={**stopping, "patience": 5}),
+                  test_acc=0.5, val_acc=0.5, best_epoch=3)
     rows = {r["run"]: r for r in md_rows(invoke("compare", study, "--format", "markdown"))}
-    assert [k for k in rows["es"] if "." in k] == ["model.dropout", "training.early_stopping", "regularization.l2"]
-    assert rows["es"]["training.early_stopping"] == "monitor=validation.loss, patience=2"
-    assert rows["plain"]["training.early_stopping"] == "-"
+    assert list(rows["es"])[2:5] == ["dropout", "early_stopping", "l2"]
+    assert rows["es"]["early_stopping"] == "patience=2" and rows["es5"]["early_stopping"] == "patience=5"
+    assert rows["plain"]["early_stopping"] == "-"
+    (study / "study" / "20260101-000005-es5" / "config.yaml").unlink()
+    rows = {r["run"]: r for r in md_rows(invoke("compare", study, "--format", "markdown"))}
+    assert rows["es"]["early_stopping"] == "on"
 
 
 def test_mean_and_sd_over_seeds(tmp_path):
@@ -194,7 +201,7 @@ def test_mean_and_sd_over_seeds(tmp_path):
     mean, sd = statistics.mean(errors), statistics.stdev(errors)
     assert rows["a"]["n"] == "3" and rows["a"]["test error"] == f"**{mean:.2%} ± {sd:.2%}**"
     assert rows["b"]["n"] == "1"
-    assert rows["a"]["model.dropout"] == "[0.4, 0.3]" and rows["b"]["model.dropout"] == "[0.2]"
+    assert rows["a"]["dropout"] == "[0.4, 0.3]" and rows["b"]["dropout"] == "[0.2]"
 
     for row in csv.DictReader(io.StringIO(invoke("compare", out, "--format", "csv"))):
         if row["variant"] == "a":
@@ -304,7 +311,7 @@ def test_sort_metric_columns_and_bad_options(study):
     assert rows[0]["val accuracy"] == "**94.00%**"  # asked for, so shown
 
     rows = md_rows(invoke("compare", study, "--format", "markdown", "--columns", "run,differs,test.accuracy,n"))
-    assert list(rows[0]) == ["run", "model.dropout", "regularization.l2", "test accuracy", "n"]
+    assert list(rows[0]) == ["run", "dropout", "l2", "test accuracy", "n"]
     out = invoke("compare", study, "--format", "csv", "--columns", "run,test.error,model.hidden")
     assert out.splitlines()[0] == "run,test.error,model.hidden"
 

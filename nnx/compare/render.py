@@ -12,35 +12,105 @@ from typing import Any
 from ..errors import ConfigError
 from ..record.metrics import SPLITS
 from .group import Row, Stat
-from .table import PLAIN_COLUMNS, Comparison, cell, compare, expanded_columns, header
+from .table import PLAIN_COLUMNS, Comparison, cell, compare, expanded_columns, header, short_headers
 
 FORMATS = ("table", "markdown", "csv", "json")
 
 
-def render_table(c: Comparison, title: str | None = None):
+def render_table(c: Comparison, title: str | None = None, width: int | None = None):
     """A Rich table; the best value of the sort metric in bold green. What is wrong with a run is
-    listed under the table (the notes), not in a column, so that the table stays narrow."""
+    listed under the table (the notes), not in a column, so that the table stays narrow. With
+    `width` (and columns not chosen with --columns), the table is made to fit that many
+    characters: one column per differing config key when they fit, else one wrapped "what
+    differs" column, then leaving out seconds, device, ... (named under the table)."""
+    columns = [col for col in expanded_columns(c) if col != "notes"]
+    combine, hidden = False, []
+    if width is not None and not c.custom_columns:
+        columns, combine, hidden = _fit(c, columns, width)
+    return _table(c, columns, combine, hidden, title, width)
+
+
+# Left out first, in this order, when the default table is too wide (then metrics other than the
+# sort metric, from the last, then params and epochs).
+DROPPED_FIRST = ("device", "seconds", "best_epoch")
+DIFFERS_WIDTH = 36  # the wrapped "what differs" column
+
+
+def _fit(c: Comparison, columns: list[str], width: int) -> tuple[list[str], bool, list[str]]:
+    keys = [col for col in columns if col in c.differs]
+    combined = [col for col in columns if col not in keys[1:]]
+    combined = ["differs" if col in keys[:1] else col for col in combined]
+    keep = {c.metric, *(x for m in (c.metric, c.best_by) if m for x in (m, _other_split(m)))}
+    metrics = [col for col in columns if col in c.metrics and col not in keep]
+    order = [*DROPPED_FIRST, *reversed(metrics), "params", "epochs"]
+    candidates = [(columns, False), ([col for col in columns if col != "device"], False),
+                  ([col for col in columns if col not in ("device", "seconds")], False)]
+    if keys:
+        candidates.append((combined, True))
+    base, combine = (combined, True) if keys else (columns, False)
+    for name in order:
+        if name in base:
+            base = [col for col in base if col != name]
+            candidates.append((base, combine))
+    for shown, combine in candidates:
+        if _measure(_table(c, shown, combine, [], None, None)) <= width:
+            break
+    hidden = [col for col in columns if col not in shown and not (combine and col in keys)]
+    return shown, combine, hidden
+
+
+def _other_split(metric: str) -> str:
+    split, _, leaf = metric.partition(".")
+    return f"{'test' if split == 'validation' else 'validation'}.{leaf}"
+
+
+def _measure(table) -> int:
+    from rich.console import Console
+
+    console = Console(width=100_000, file=io.StringIO())
+    return console.measure(table).maximum
+
+
+def _table(c: Comparison, columns: list[str], combine: bool, hidden: list[str], title: str | None,
+           width: int | None):
     from rich.table import Table
 
-    columns = [col for col in expanded_columns(c) if col != "notes"]
+    names = short_headers(columns, c.differs)
     notes = [f"{row.name}: {note}" for row in c.rows for note in row.notes] if "notes" in c.columns else []
+    if hidden:
+        shown = "; ".join(_hidden_text(c, col) for col in hidden)
+        notes.append(f"not shown, to fit {width} columns: {shown}. --wide shows every column, --columns picks.")
     table = Table(title=_escape(f"{title or f'{len(c.runs)} run(s)'}: {c.note}"), title_justify="left",
                   caption=_escape("\n".join(notes)) if notes else None, caption_justify="left")
     for col in columns:
         right = _is_numeric_column(col)
         folds = col in c.differs or col not in (*PLAIN_COLUMNS, *c.metrics)
-        table.add_column(header(col), justify="right" if right else "left", overflow="fold", no_wrap=not folds,
-                         min_width=min(12, len(header(col))) if folds else None)
+        name = names.get(col, header(col))
+        table.add_column(name, justify="right" if right else "left", overflow="fold", no_wrap=not folds,
+                         max_width=DIFFERS_WIDTH if col == "differs" and combine else None,
+                         min_width=min(12, len(name)) if folds else None)
     best = c.best
     for row in c.rows:
         cells = []
         for col in columns:
-            text = _escape(cell(row, col))
+            text = _escape(_differs_cell(c, row, names) if col == "differs" and combine else cell(row, col, c))
             if row is best and col == c.metric:
                 text = f"[bold green]{text}[/bold green]"
             cells.append(text)
         table.add_row(*cells, style="dim" if row.status != "completed" else None)
     return table
+
+
+def _differs_cell(c: Comparison, row: Row, names: dict[str, str]) -> str:
+    """The differing config keys this row's model reads, as key=value (the one-column form); an
+    unset (null) one is left out."""
+    texts = ((names.get(k, k), cell(row, k, c)) for k in c.differs if row.reads(k))
+    return ", ".join(f"{name}={text}" for name, text in texts if text != "-")
+
+
+def _hidden_text(c: Comparison, column: str) -> str:
+    values = {cell(row, column, c) for row in c.rows}
+    return f"{header(column)} ({values.pop()} in every row)" if len(values) == 1 else header(column)
 
 
 def _is_numeric_column(col: str) -> bool:
@@ -56,15 +126,16 @@ def _escape(text: str) -> str:
 def render_markdown(c: Comparison) -> str:
     """A GitHub table that pastes into a README as is; the best value of the sort metric in bold."""
     columns = expanded_columns(c)
+    names = short_headers(columns, c.differs)
     best = c.best
     right = [_is_numeric_column(col) for col in columns]
     lines = [f"{c.note[0].upper()}{c.note[1:]}", "",
-             "| " + " | ".join(_md(header(col)) for col in columns) + " |",
+             "| " + " | ".join(_md(names.get(col, header(col))) for col in columns) + " |",
              "|" + "|".join("---:" if r else "---" for r in right) + "|"]
     for row in c.rows:
         cells = []
         for col in columns:
-            text = _md(cell(row, col))
+            text = _md(cell(row, col, c))
             if row is best and col == c.metric and text != "-":
                 text = f"**{text}**"
             cells.append(text)
@@ -97,7 +168,9 @@ def to_json(c: Comparison) -> list[dict[str, Any]]:
                    else ("best" if first.at_best else "last"),
                    device=row.value("device"))
         obj["seconds"] = _stat_json(row.seconds, row.n)
-        obj["differs"] = {k: row.value(k) for k in c.differs}
+        obj["differs"] = {k: row.value(k) for k in c.differs if row.reads(k)}
+        if c.best_by:
+            obj["chosen"] = any(row is chosen for chosen in c.chosen)
         for key in c.metrics:
             stat = row.metric(key)
             if stat is not None:
@@ -127,7 +200,7 @@ def render_csv(c: Comparison, columns: Sequence[str] | None = None) -> str:
     if columns is None:
         base = ["run", "experiment", "variant", "n", "status", "seeds", "model", "task", "params", "epochs",
                 "best_epoch", "seconds", "device"]
-        columns = base + [k for k in c.differs] + list(c.metrics) + ["notes"]
+        columns = base + (["chosen"] if c.best_by else []) + [k for k in c.differs] + list(c.metrics) + ["notes"]
     header_row, getters = [], []
     for col in columns:
         header_row.append(col)
@@ -160,8 +233,12 @@ def _csv_value(row: Row, getter, c: Comparison) -> Any:
         return _plain(row.value(col))
     if col == "seeds":
         return ";".join("" if r.seed is None else str(r.seed) for r in row.runs)
+    if col == "chosen":
+        return "true" if any(row is chosen for chosen in c.chosen) else "false"
     if col in ("n", "status", "notes"):
-        return cell(row, col)
+        return cell(row, col, c)
+    if row.first.config is not None and not row.reads(col):
+        return ""
     return _plain(row.value(col))
 
 
@@ -184,13 +261,15 @@ def render(c: Comparison, fmt: str) -> str:
     raise ConfigError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
 
 
-def table_from_runs(paths: Iterable[str | Path], metric: str | None = None, title: str | None = None):
+def table_from_runs(paths: Iterable[str | Path], metric: str | None = None, title: str | None = None,
+                    width: int | None = None):
     """The Rich table of these run folders (what `nnx train` can print at the end): one row per
-    variant (mean ± sd over seeds), failed runs with their reason under the table."""
+    variant (mean ± sd over seeds), failed runs with their reason under the table; fitted to
+    `width` characters when given."""
     paths = [str(p) for p in paths if p is not None]
     if not paths:
         from rich.table import Table
 
         return Table(title=title or "no run folder was written", title_justify="left")
     c = compare(paths, metrics=[metric] if metric else ())
-    return render_table(c, title=title)
+    return render_table(c, title=title, width=width)

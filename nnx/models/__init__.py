@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from .base import REGISTRY, ClosedForm, Model, ModelFamily, Network
 
-ModelSpec = REGISTRY.union()
+
+
+def __getattr__(name: str):
+    # `ModelSpec` is built on first use: building it imports every family module (and so JAX), which
+    # readers of the declarations in base.py alone (nnx compare) must not pay for.
+    if name == "ModelSpec":
+        globals()["ModelSpec"] = spec = REGISTRY.union()
+        return spec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def family(spec_or_type) -> ModelFamily:
