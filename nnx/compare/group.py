@@ -116,11 +116,11 @@ def _name_rows(rows: list[Row]) -> None:
     for row in rows:
         clean = all(r.clean for r in row.runs)
         row.name = row.first.variant if clean and row.first.variant else row.first.name
-    counts: dict[str, int] = {}
+    counts: dict[tuple, int] = {}  # per experiment: two experiments may share variant names
     for row in rows:
-        counts[row.name] = counts.get(row.name, 0) + 1
+        counts[row.first.experiment, row.name] = counts.get((row.first.experiment, row.name), 0) + 1
     for row in rows:
-        if counts[row.name] > 1 and row.n == 1:
+        if counts[row.first.experiment, row.name] > 1 and row.n == 1:
             row.name = row.first.name
         if len(experiments) > 1 and row.first.experiment:
             row.name = f"{row.first.experiment}/{row.name}"

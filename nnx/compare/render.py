@@ -24,14 +24,16 @@ def render_table(c: Comparison, title: str | None = None, width: int | None = No
     characters: one column per differing config key when they fit, else one wrapped "what
     differs" column, then leaving out seconds, device, ... (named under the table)."""
     columns = [col for col in expanded_columns(c) if col != "notes"]
-    combine, hidden = False, []
+    combine, hidden, differs_width = False, [], DIFFERS_WIDTH
     if width is not None and not c.custom_columns:
         columns, combine, hidden = _fit(c, columns, width)
-    return _table(c, columns, combine, hidden, title, width)
+        if combine:  # the wrapped column takes what the others leave
+            differs_width += max(0, width - _measure(_table(c, columns, combine, [], None, None)))
+    return _table(c, columns, combine, hidden, title, width, differs_width)
 
 
 # Left out first, in this order, when the default table is too wide (then metrics other than the
-# sort metric, from the last, then params and epochs).
+# sort metric, validation's before test's, then params and epochs).
 DROPPED_FIRST = ("device", "seconds", "best_epoch")
 DIFFERS_WIDTH = 36  # the wrapped "what differs" column
 
@@ -42,7 +44,9 @@ def _fit(c: Comparison, columns: list[str], width: int) -> tuple[list[str], bool
     combined = ["differs" if col in keys[:1] else col for col in combined]
     keep = {c.metric, *(x for m in (c.metric, c.best_by) if m for x in (m, _other_split(m)))}
     metrics = [col for col in columns if col in c.metrics and col not in keep]
-    order = [*DROPPED_FIRST, *reversed(metrics), "params", "epochs"]
+    validation = [col for col in metrics if col.startswith("validation.")]
+    test = [col for col in metrics if col not in validation]
+    order = [*DROPPED_FIRST, *reversed(validation), *reversed(test), "params", "epochs"]
     candidates = [(columns, False), ([col for col in columns if col != "device"], False),
                   ([col for col in columns if col not in ("device", "seconds")], False)]
     if keys:
@@ -72,7 +76,7 @@ def _measure(table) -> int:
 
 
 def _table(c: Comparison, columns: list[str], combine: bool, hidden: list[str], title: str | None,
-           width: int | None):
+           width: int | None, differs_width: int = DIFFERS_WIDTH):
     from rich.table import Table
 
     names = short_headers(columns, c.differs)
@@ -87,7 +91,7 @@ def _table(c: Comparison, columns: list[str], combine: bool, hidden: list[str], 
         folds = col in c.differs or col not in (*PLAIN_COLUMNS, *c.metrics)
         name = names.get(col, header(col))
         table.add_column(name, justify="right" if right else "left", overflow="fold", no_wrap=not folds,
-                         max_width=DIFFERS_WIDTH if col == "differs" and combine else None,
+                         max_width=differs_width if col == "differs" and combine else None,
                          min_width=min(12, len(name)) if folds else None)
     best = c.best
     for row in c.rows:
