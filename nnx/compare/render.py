@@ -39,28 +39,28 @@ DIFFERS_WIDTH = 36  # the wrapped "what differs" column
 
 
 def _fit(c: Comparison, columns: list[str], width: int) -> tuple[list[str], bool, list[str]]:
+    """The columns that fit `width`: one per differing key, or one wrapped "what differs" column,
+    whichever leaves out fewer of the others (one per key on a tie), leaving them out in order."""
     keys = [col for col in columns if col in c.differs]
-    combined = [col for col in columns if col not in keys[1:]]
-    combined = ["differs" if col in keys[:1] else col for col in combined]
+    combined = ["differs" if col == keys[0] else col for col in columns if col not in keys[1:]] if keys else None
     keep = {c.metric, *(x for m in (c.metric, c.best_by) if m for x in (m, _other_split(m)))}
     metrics = [col for col in columns if col in c.metrics and col not in keep]
     validation = [col for col in metrics if col.startswith("validation.")]
     test = [col for col in metrics if col not in validation]
     order = [*DROPPED_FIRST, *reversed(validation), *reversed(test), "params", "epochs"]
-    candidates = [(columns, False), ([col for col in columns if col != "device"], False),
-                  ([col for col in columns if col not in ("device", "seconds")], False)]
-    if keys:
-        candidates.append((combined, True))
-    base, combine = (combined, True) if keys else (columns, False)
-    for name in order:
-        if name in base:
-            base = [col for col in base if col != name]
-            candidates.append((base, combine))
-    for shown, combine in candidates:
-        if _measure(_table(c, shown, combine, [], None, None)) <= width:
-            break
-    hidden = [col for col in columns if col not in shown and not (combine and col in keys)]
-    return shown, combine, hidden
+    best = None
+    for start, combine in ((columns, False), (combined, True)):
+        if start is None:
+            continue
+        shown = start
+        for name in [None, *order]:
+            shown = [col for col in shown if col != name]
+            if _measure(_table(c, shown, combine, [], None, None)) <= width:
+                break
+        hidden = [col for col in columns if col not in shown and col not in keys]
+        if best is None or len(hidden) < len(best[2]):
+            best = (shown, combine, hidden)
+    return best
 
 
 def _other_split(metric: str) -> str:
@@ -174,7 +174,7 @@ def to_json(c: Comparison) -> list[dict[str, Any]]:
         obj["seconds"] = _stat_json(row.seconds, row.n)
         obj["differs"] = {k: row.value(k) for k in c.differs if row.reads(k)}
         if c.best_by:
-            obj["chosen"] = any(row is chosen for chosen in c.chosen)
+            obj["chosen"] = c.is_chosen(row)
         for key in c.metrics:
             stat = row.metric(key)
             if stat is not None:
@@ -238,7 +238,7 @@ def _csv_value(row: Row, getter, c: Comparison) -> Any:
     if col == "seeds":
         return ";".join("" if r.seed is None else str(r.seed) for r in row.runs)
     if col == "chosen":
-        return "true" if any(row is chosen for chosen in c.chosen) else "false"
+        return "true" if c.is_chosen(row) else "false"
     if col in ("n", "status", "notes"):
         return cell(row, col, c)
     if row.first.config is not None and not row.reads(col):

@@ -71,6 +71,9 @@ class Comparison:
                          + (f"; its {test} is the estimate to report" if test in self.metrics else ""))
         return "; ".join(parts) + "."
 
+    def is_chosen(self, row: Row) -> bool:
+        return any(row is chosen for chosen in self.chosen)
+
     def section_text(self, column: str, value: dict) -> str:
         """A differing section (training.early_stopping, set in some runs, null in others) by what
         tells the rows that set it apart; "on" where they all set it alike."""
@@ -331,7 +334,7 @@ def cell(row: Row, column: str, c: Comparison | None = None) -> str:
     if column == "run":
         return row.name
     if column == "chosen":
-        return "✓" if c is not None and any(row is chosen for chosen in c.chosen) else ""
+        return "✓" if c is not None and c.is_chosen(row) else ""
     if column == "n":
         return str(row.n)
     if column == "status":
