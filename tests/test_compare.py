@@ -674,3 +674,17 @@ def test_plot_draws_closed_form_baselines_as_labelled_lines(tmp_path):
     assert {t.get_text() for t in ax.texts} == {"ols", "lasso"}
     C.plot_curves(c, tmp_path / "c.png", ["test.mae"])
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_fitted_width_is_the_width_rich_draws(tmp_path):
+    from rich.console import Console
+
+    from nnx.compare.render import _table, _width
+
+    folder = fake_runs_of(ROOT / "experiments" / "nyse.yaml", tmp_path / "outputs")
+    c = C.compare([folder])
+    columns = [col for col in C.expanded_columns(c) if col != "notes"]
+    combined = ["run", "model", "differs", "params", "test.mse"]
+    for shown, combine in ((columns, False), (combined, True), (columns[:4], False)):
+        console = Console(width=100_000, file=io.StringIO())
+        assert _width(c, shown, combine, {}) == console.measure(_table(c, shown, combine, [], None, None)).maximum

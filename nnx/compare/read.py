@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,11 @@ class Run:
         from what its folder says: its `model:` fields and whether it was fitted in closed form)."""
         from ..models.base import reads
 
-        fields = {k.split(".", 2)[1] for k in self.config or {} if k.startswith("model.")}
-        return reads(key, network=not self.closed_form, model_fields=fields)
+        return reads(key, network=not self.closed_form, model_fields=self._model_fields)
+
+    @cached_property
+    def _model_fields(self) -> frozenset[str]:
+        return frozenset(k.split(".", 2)[1] for k in self.config or {} if k.startswith("model."))
 
 
 def read_runs(folders: Iterable[str | Path]) -> list[Run]:

@@ -28,7 +28,7 @@ def render_table(c: Comparison, title: str | None = None, width: int | None = No
     if width is not None and not c.custom_columns:
         columns, combine, hidden = _fit(c, columns, width)
         if combine:  # the wrapped column takes what the others leave
-            differs_width += max(0, width - _measure(_table(c, columns, combine, [], None, None)))
+            differs_width += max(0, width - _width(c, columns, combine, {}))
     return _table(c, columns, combine, hidden, title, width, differs_width)
 
 
@@ -48,14 +48,14 @@ def _fit(c: Comparison, columns: list[str], width: int) -> tuple[list[str], bool
     validation = [col for col in metrics if col.startswith("validation.")]
     test = [col for col in metrics if col not in validation]
     order = [*DROPPED_FIRST, *reversed(validation), *reversed(test), "params", "epochs"]
-    best = None
+    best, widths = None, {}
     for start, combine in ((columns, False), (combined, True)):
         if start is None:
             continue
         shown = start
         for name in [None, *order]:
             shown = [col for col in shown if col != name]
-            if _measure(_table(c, shown, combine, [], None, None)) <= width:
+            if _width(c, shown, combine, widths) <= width:
                 break
         hidden = [col for col in columns if col not in shown and col not in keys]
         if best is None or len(hidden) < len(best[2]):
@@ -68,11 +68,25 @@ def _other_split(metric: str) -> str:
     return f"{'test' if split == 'validation' else 'validation'}.{leaf}"
 
 
-def _measure(table) -> int:
-    from rich.console import Console
+def _width(c: Comparison, columns: list[str], combine: bool, widths: dict[str, int]) -> int:
+    """The width of the table `_table` draws, unsqueezed: each column as wide as its widest cell
+    or header (the wrapped column at most DIFFERS_WIDTH), one space either side, and a rule
+    between columns and at both edges. Counted from the cells' text (`widths` caches a column's),
+    not by laying the table out: a sweep of a thousand rows is measured many times over."""
+    from rich.cells import cell_len
 
-    console = Console(width=100_000, file=io.StringIO())
-    return console.measure(table).maximum
+    names = short_headers(columns, c.differs)
+    total = len(columns) + 1
+    for col in columns:
+        name = names.get(col, header(col))
+        if col == "differs" and combine:
+            natural = max([len(name), *(cell_len(_differs_cell(c, row, names)) for row in c.rows)])
+            total += 2 + max(min(12, len(name)), min(natural, DIFFERS_WIDTH))
+            continue
+        if col not in widths:  # the cells' widest; the header's may change with the other columns
+            widths[col] = max([0, *(cell_len(cell(row, col, c)) for row in c.rows)])
+        total += 2 + max(widths[col], cell_len(name))
+    return total
 
 
 def _table(c: Comparison, columns: list[str], combine: bool, hidden: list[str], title: str | None,

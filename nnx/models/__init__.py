@@ -12,7 +12,6 @@ from __future__ import annotations
 from .base import REGISTRY, ClosedForm, Model, ModelFamily, Network
 
 
-
 def __getattr__(name: str):
     # `ModelSpec` is built on first use: building it imports every family module (and so JAX), which
     # readers of the declarations in base.py alone (nnx compare) must not pay for.

@@ -13,7 +13,7 @@ No JAX at import: the schema is built from these declarations.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,14 +33,14 @@ ALL_TASKS = frozenset(TASKS)
 NETWORK_SECTIONS = ("training", "regularization")
 
 
-def reads(key: str, *, network: bool, model_fields: Iterable[str]) -> bool:
+def reads(key: str, *, network: bool, model_fields: Container[str]) -> bool:
     """Whether a model reads the flattened config key `key` ('model.dropout', 'training.optimizer.name'):
     its own spec's fields, `data:`, and `training:`/`regularization:` when it is a network. Readers
     that have a run's config.yaml but must not import JAX (nnx compare) pass the fields of its
     `model:` section, which are its spec's; others ask the family (`ModelFamily.reads`)."""
     section, _, rest = key.partition(".")
     if section == "model":
-        return not rest or rest.split(".", 1)[0] in set(model_fields)
+        return not rest or rest.split(".", 1)[0] in model_fields
     if section in NETWORK_SECTIONS:
         return network
     return True
