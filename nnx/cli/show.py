@@ -9,7 +9,7 @@ from .common import data_dir_option, debug_option
 
 @click.command()
 @click.argument("run", metavar="RUN_FOLDER")
-@click.option("--plot", "plots", multiple=True, type=click.Path(dir_okay=False), metavar="FILE.png",
+@click.option("--plot", "plots", multiple=True, type=click.Path(), metavar="FILE.png",
               help="Draw a picture, chosen by the file's name: confusion*.png the confusion matrix, "
                    "mistakes*.png the most confidently wrong test images (image runs). Repeatable.")
 @click.option("--mistakes", "count", type=click.IntRange(1, 64), default=25, show_default=True,

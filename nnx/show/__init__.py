@@ -137,7 +137,10 @@ def member_folder(run: RunView) -> Path:
 def test_images(run: RunView, data_dir=None) -> np.ndarray:
     """The test split's inputs for the mistakes picture; refused for runs whose inputs are not images,
     and checked against the recorded labels (the data must be the data the run was scored on)."""
-    shape = (run.summary.get("data_info") or {}).get("input_shape")
+    info = run.summary.get("data_info")
+    if run.is_ensemble:  # an ensemble's summary has its members' scores, their data_info has the shape
+        info = json.loads((member_folder(run) / "summary.json").read_text(encoding="utf-8")).get("data_info")
+    shape = (info if isinstance(info, dict) else {}).get("input_shape")
     if not (isinstance(shape, list) and len(shape) == 3 and shape[-1] in (1, 3)):
         raise ConfigError(f"{run.path}: its inputs are not images (shape {tuple(shape or ())}); a mistakes "
                           "picture needs an image run; nnx show lists the mistakes by test index")
