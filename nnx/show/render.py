@@ -99,7 +99,7 @@ def mistakes(record: dict, top: int):
     names = record["classes"]
     wrong = record["examples"] - sum(record["confusion"][i][i] for i in range(len(names)))
     shown = min(top, len(record["mistakes"]))
-    table = Table(title=f"the {shown} most confidently wrong of {wrong:,} mistakes on the test split",
+    table = Table(title=f"{shown} most confidently wrong (of {wrong:,} mistakes)",
                   title_justify="left")
     for name, justify in (("test index", "right"), ("true", "left"), ("predicted", "left"),
                           ("probability", "right"), ("p(true)", "right")):
