@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnx import data
-from nnx.config import load_run_config
+from nnx.models import load_run_dataset
 from nnx.show import confusion
 
 from .helpers import QUICK, run_cli, run_folders, write_experiment
@@ -51,8 +50,7 @@ def _saved(run: Path) -> dict:
 
 
 def _test_labels(run: Path) -> np.ndarray:
-    spec = load_run_config(run / "config.yaml")
-    return data.load(spec.data, seed=spec.seed).y_test
+    return load_run_dataset(run).y_test
 
 
 def _assert_consistent(record: dict, summary: dict, y_test: np.ndarray) -> None:
@@ -169,8 +167,11 @@ def test_a_table_classifier_names_its_classes_and_has_no_mistakes_picture(tmp_pa
     code, out, err = run_cli(["show", run, "--plot", tmp_path / "mistakes.png"], capsys)
     assert code == 2 and "not images" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "mistakes.png").exists()
-    # Its data gone, a run without classification.json cannot be scored again: one line says so.
+    # Without classification.json, a closed-form model cannot be scored again (it keeps no weights),
+    # and with its data gone no run can: one line says which.
     (run / confusion.FILE).unlink()
+    code, out, err = run_cli(["show", run], capsys)
+    assert code == 2 and "keeps no saved form" in err and len(err.strip().splitlines()) == 1, err
     (tmp_path / "colors.csv").unlink()
     code, out, err = run_cli(["show", run], capsys)
     assert code == 2 and out == "" and "could not be loaded" in err, err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, NnxError
+from ..errors import ConfigError, NnxError
 from . import confusion
 
 
@@ -41,8 +41,9 @@ def view(run_dir: str | Path, data_dir=None) -> RunView:
 
     path = _run_folder(run_dir)
     record = read_run(path)
-    if record.problems:
-        raise ConfigError(f"{path}: {record.problems[0]}; the run folder is damaged (train the run again)")
+    damaged = [p for p in record.problems if p.startswith(("summary.json", "status.json"))]
+    if damaged:  # a torn metrics.jsonl line does not hide a finished run's results
+        raise ConfigError(f"{path}: {damaged[0]}; the run folder is damaged (train the run again)")
     state = record.state
     if state != "completed":
         reason = (record.status or {}).get("reason")
@@ -87,13 +88,16 @@ def _score_again(run: RunView, data_dir) -> dict:
     ensemble's members) and its test data, loaded again."""
     if run.is_ensemble:
         return _score_ensemble_again(run, data_dir)
-    from ..models import load_run
+    from ..models import load_run, load_run_dataset
 
     dataset = load_run_dataset(run.path, data_dir)
     try:
         model = load_run(run.path)
     except NnxError:
         raise
+    except NotImplementedError:  # closed-form estimators keep no saved form
+        raise ConfigError(f"{run.path}: predates classification.json, and its {run.summary.get('model')} model "
+                          "keeps no saved form to score again; train the run again to record it") from None
     except Exception as e:  # a missing or damaged checkpoint: Orbax's own errors say little to a user
         raise ConfigError(f"{run.path}: predates classification.json, and its saved model could not be read "
                           f"({type(e).__name__}) to compute it; train the run again") from None
@@ -102,25 +106,13 @@ def _score_again(run: RunView, data_dir) -> dict:
 
 def _score_ensemble_again(run: RunView, data_dir) -> dict:
     from ..ensemble import combine, ensemble
+    from ..models import load_run_dataset
 
     members = [m.get("run") for m in run.summary["members"] if isinstance(m, dict)]
     result = ensemble(members, data_dir=data_dir, write=False)
     dataset = load_run_dataset(result.members[0].path, data_dir)
     outputs = combine([m.outputs["test"] for m in result.members], run.task)
     return confusion.for_dataset(outputs, dataset)
-
-
-def load_run_dataset(run_dir: str | Path, data_dir=None):
-    """A run's data set, loaded again as it was trained: its config.yaml's data section and seed.
-    A missing data file is one line naming it (DataError), with how to point nnx at it."""
-    from .. import data
-    from ..config import load_run_config
-
-    spec = load_run_config(Path(run_dir) / "config.yaml")
-    try:
-        return data.load(spec.data, seed=spec.seed, data_dir=data_dir)
-    except DataError as e:
-        raise DataError(f"{run_dir}: its data could not be loaded again: {e}") from None
 
 
 def member_folder(run: RunView) -> Path:
@@ -137,6 +129,8 @@ def member_folder(run: RunView) -> Path:
 def test_images(run: RunView, data_dir=None) -> np.ndarray:
     """The test split's inputs for the mistakes picture; refused for runs whose inputs are not images,
     and checked against the recorded labels (the data must be the data the run was scored on)."""
+    from ..models import load_run_dataset
+
     info = run.summary.get("data_info")
     if run.is_ensemble:  # an ensemble's summary has its members' scores, their data_info has the shape
         info = json.loads((member_folder(run) / "summary.json").read_text(encoding="utf-8")).get("data_info")
@@ -181,4 +175,4 @@ def plot(run: RunView, path: str | Path, data_dir=None, count: int = 25) -> Path
     return plots.plot_mistakes(run.classification, images, path, count=count)
 
 
-__all__ = ["PLOTS", "RunView", "confusion", "load_run_dataset", "plot", "plot_kind", "test_images", "view"]
+__all__ = ["PLOTS", "RunView", "confusion", "plot", "plot_kind", "test_images", "view"]
