@@ -193,6 +193,12 @@ def test_an_ensemble_records_what_it_gets_wrong(digits_runs, tmp_path, capsys):
     code, out, err = run_cli(["show", folder, "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["classification"]["confusion"] == record["confusion"]
+    # ... unless its members are gone: one line names the missing member.
+    summary["members"][0]["run"] = str(tmp_path / "moved")
+    (folder / "summary.json").write_text(json.dumps(summary))
+    code, out, err = run_cli(["show", folder], capsys)
+    assert code == 2 and out == "" and "members could not be scored again" in err and "moved" in err, err
+    assert len(err.strip().splitlines()) == 1
 
 
 # --------------------------------------------------------------------------------------------

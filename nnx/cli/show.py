@@ -10,8 +10,8 @@ from .common import data_dir_option, debug_option
 @click.command()
 @click.argument("run", metavar="RUN_FOLDER")
 @click.option("--plot", "plots", multiple=True, type=click.Path(), metavar="FILE.png",
-              help="Draw a picture, chosen by the file's name: confusion*.png the confusion matrix, "
-                   "mistakes*.png the most confidently wrong test images (image runs). Repeatable.")
+              help="Draw a picture, chosen by the file's name: a name with 'confusion' the confusion matrix, "
+                   "one with 'mistake' the most confidently wrong test images (image runs). Repeatable.")
 @click.option("--mistakes", "count", type=click.IntRange(1, 64), default=25, show_default=True,
               help="How many mistakes the mistakes picture draws.")
 @click.option("--top", type=click.IntRange(0, 64), default=10, show_default=True,

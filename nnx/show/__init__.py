@@ -109,7 +109,11 @@ def _score_ensemble_again(run: RunView, data_dir) -> dict:
     from ..models import load_run_dataset
 
     members = [m.get("run") for m in run.summary["members"] if isinstance(m, dict)]
-    result = ensemble(members, data_dir=data_dir, write=False)
+    try:
+        result = ensemble(members, data_dir=data_dir, write=False)
+    except NnxError as e:
+        raise type(e)(f"{run.path}: predates classification.json, and its members could not be scored "
+                      f"again: {e}") from None
     dataset = load_run_dataset(result.members[0].path, data_dir)
     outputs = combine([m.outputs["test"] for m in result.members], run.task)
     return confusion.for_dataset(outputs, dataset)
@@ -126,7 +130,7 @@ def member_folder(run: RunView) -> Path:
     return run.path
 
 
-def test_images(run: RunView, data_dir=None) -> np.ndarray:
+def test_split_images(run: RunView, data_dir=None) -> np.ndarray:
     """The test split's inputs for the mistakes picture; refused for runs whose inputs are not images,
     and checked against the recorded labels (the data must be the data the run was scored on)."""
     from ..models import load_run_dataset
@@ -171,8 +175,8 @@ def plot(run: RunView, path: str | Path, data_dir=None, count: int = 25) -> Path
     plots.check_writable(path)
     if kind == "confusion":
         return plots.plot_confusion(run.classification, path)
-    images = test_images(run, data_dir)
+    images = test_split_images(run, data_dir)
     return plots.plot_mistakes(run.classification, images, path, count=count)
 
 
-__all__ = ["PLOTS", "RunView", "confusion", "plot", "plot_kind", "test_images", "view"]
+__all__ = ["PLOTS", "RunView", "confusion", "plot", "plot_kind", "test_split_images", "view"]
