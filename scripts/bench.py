@@ -157,7 +157,9 @@ class NnxSide:
         from nnx.report import ConsoleReporter
 
         reporter = ConsoleReporter(console=Console(file=io.StringIO(), force_terminal=True, width=120))
+        streams = sys.stdout, sys.stderr
         reporter.run_started(spec, 1, 1, Path("bench"), 0, epochs=10**6)
+        sys.stdout, sys.stderr = streams  # Rich's live display took them over; the bench's lines stay ours
         return reporter
 
 
