@@ -128,7 +128,8 @@ class NnxSide:
         steps = -(-len(x) // training.batch_size)
         task = tasks.task_for(info.task, training.loss)
         core, self.state = make_core(model, task, training, spec.regularization, steps)
-        self.epoch_fn = compile_epoch(core, len(x), steps_per_call=steps_per_call(model, steps))
+        # As `nnx train` runs it: in calls only where the bar is shown inside the epoch.
+        self.epoch_fn = compile_epoch(core, len(x), steps_per_call=steps_per_call(model, steps) if progress else None)
         self.spec, self.reporter = spec, self.progress_bar(spec) if progress else None
         self.x, self.y = jnp.asarray(x), jnp.asarray(y)
         self.key, self.jax = jax.random.key(0), jax
