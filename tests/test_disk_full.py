@@ -27,7 +27,8 @@ name: tiny
 seed: 0
 data: {name: digits, validation_split: 0.2}
 model: {type: mlp, hidden: [128, 64], dropout: 0.1}
-training: {epochs: 4, batch_size: 64, optimizer: {name: adam, learning_rate: 0.003}}
+training: {epochs: 4, batch_size: 64, optimizer: {name: adam, learning_rate: 0.003},
+           checkpoint_every_s: 0}  # a checkpoint every epoch: the disk fills at one of them
 """
 
 NO_SPACE = "RESOURCE_EXHAUSTED: Error writing \"opt.0.count/0\" in OCDBT database at local file \"x\": " \
