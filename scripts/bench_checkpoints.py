@@ -10,6 +10,12 @@ parallel seeds), as fresh processes. It reports the wall time (launch to exit, w
 importing JAX) and the training seconds that summary.json records, as medians over the rounds,
 and each ratio old/new. The machine may be shared and noisy: the alternation puts the drift on
 both sides alike, it does not remove it; say so with the numbers.
+
+    python scripts/bench_checkpoints.py --in-process [--rounds 3]
+
+trains `nar_skip` in this one process (this checkout), alternating `training.checkpoint_every_s:
+0` (a checkpoint after every epoch, as before) and the default, and prints the training seconds:
+the checkpoints' own cost, without the processes' start.
 """
 
 from __future__ import annotations
@@ -42,13 +48,37 @@ def train(checkout: Path, args: list[str], out: Path) -> dict:
     return {"wall_s": wall, "train_s": json.loads(summary.read_text())["seconds"], "checkpoint_folders": saved}
 
 
+def in_process(rounds: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from nnx.config import load_experiment
+    from nnx.runner import run_experiment
+
+    settings = {"every epoch (checkpoint_every_s 0)": ["training.checkpoint_every_s=0"], "default (30 s)": []}
+    seconds: dict = {name: [] for name in settings}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds + 1):  # round 0 compiles (and fills the compilation cache); not counted
+            for name, overrides in (settings.items() if r % 2 else list(settings.items())[::-1]):
+                experiment = load_experiment(ROOT / "experiments" / "nyse.yaml", only=["nar_skip"], overrides=overrides)
+                (outcome,) = run_experiment(experiment, output_dir=Path(tmp) / f"{r}-{len(seconds[name])}")
+                if r:
+                    seconds[name].append(outcome.summary["seconds"])
+                print(f"round {r} {name}: {outcome.summary['seconds']:.2f} s training", file=sys.stderr)
+    for name, values in seconds.items():
+        print(f"{name:36s} median {statistics.median(values):6.2f} s  ({', '.join(f'{v:.2f}' for v in values)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--old", type=Path, required=True, help="the checkout to compare against (e.g. /work/main)")
+    parser.add_argument("--old", type=Path, help="the checkout to compare against (e.g. /work/main)")
+    parser.add_argument("--in-process", action="store_true", help="every epoch against the default, in one process")
     parser.add_argument("--new", type=Path, default=ROOT, help="default: this checkout")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.in_process:
+        return in_process(args.rounds)
+    if args.old is None:
+        parser.error("give --old CHECKOUT (or --in-process)")
     sides = {"old": args.old.resolve(), "new": args.new.resolve()}
     times: dict = {case: {side: [] for side in sides} for case in CASES}
     with tempfile.TemporaryDirectory() as tmp:
