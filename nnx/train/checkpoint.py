@@ -10,7 +10,6 @@ milliseconds, as much as a whole epoch of a small model.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import shutil
 import sys
@@ -196,13 +195,16 @@ class TrainCheckpoints:
         self._pending: int | None = None  # the epoch whose asynchronous save may still be running
         self._closed = False
         directory = Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=True,
-                                               **({"multiprocessing_options": _multiprocessing_options(ocp)}
-                                                  if jax.process_count() > 1 else {}))
-        self.last = ocp.CheckpointManager(directory / "last", options=options)
+
+        def options(keep: int):
+            return ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True,
+                                                **({"multiprocessing_options": _multiprocessing_options(ocp)}
+                                                   if jax.process_count() > 1 else {}))
+
+        self.last = ocp.CheckpointManager(directory / "last", options=options(1))
         # Two bests: a process killed after saving a new best and before the last checkpoint that
         # names it still has the best epoch the last checkpoint names.
-        self.best = ocp.CheckpointManager(directory / "best", options=dataclasses.replace(options, max_to_keep=2))
+        self.best = ocp.CheckpointManager(directory / "best", options=options(2))
         self._best_saved = self.best.latest_step()  # the epoch the best folder holds
 
     def save(self, epoch: int, state, record: dict, best: tuple[int, object] | None = None) -> None:
