@@ -118,5 +118,8 @@ class ConsoleReporter:
 
 
 def print_error(message: str) -> None:
-    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    from rich.markup import escape
+
+    # Escaped: a message's own brackets (jax[cuda13], a path) are text, not Rich markup.
+    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
 

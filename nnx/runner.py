@@ -76,7 +76,7 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
         reporter.message(f"not started: {', '.join(s.run_name for s in left)} (train them with --only, "
                          "or run the experiment again)")
         if not any(o.status == "interrupted" for o in outcomes):
-            outcomes.append(RunOutcome(left[0], None, "interrupted", error="stopped by Ctrl-C before "
+            outcomes.append(RunOutcome(left[0], None, "interrupted", error=f"stopped by {interrupt.cause} before "
                                        f"{', '.join(s.run_name for s in left)}; train them with --only"))
     return outcomes
 
@@ -151,8 +151,8 @@ def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, d
             outcomes.append(RunOutcome(spec, folder.path, "failed", error=result.error))
             continue
         if result.interrupted:  # between epochs: resumable
-            folder.set_status("interrupted", reason="interrupted by the user (Ctrl-C)",
-                              resume=f"nnx train --resume {folder.path}")
+            folder.set_status("interrupted", reason=getattr(interrupt, "reason", "interrupted"),
+                              signal=getattr(interrupt, "signal", None), resume=f"nnx train --resume {folder.path}")
             outcomes.append(RunOutcome(spec, folder.path, "interrupted",
                                        error=f"resume with: nnx train --resume {folder.path}"))
             continue
@@ -319,29 +319,60 @@ def _truncate_metrics(folder: RunFolder, last_epoch: int) -> None:
     write_atomic(path, "".join(line + "\n" for line in kept))
 
 
-class InterruptFlag:
-    """Ctrl-C once: finish the epoch, save, stop. Ctrl-C twice: stop at once (KeyboardInterrupt)."""
+# The signals that ask for a stop at the end of the epoch, with a saved, resumable run: Ctrl-C, and
+# those a batch scheduler sends before it kills a job. SLURM sends SIGTERM at the time limit, on
+# preemption and on scancel, then SIGKILL after KillWait (30 s by default); `sbatch
+# --signal=USR1@120` (or `B:USR1@120` through a batch script) sends SIGUSR1 that long before.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1")
 
-    def __init__(self, reporter: Reporter,
-                 message: str = "Ctrl-C: finishing this epoch and saving; press Ctrl-C again to stop at once"):
-        self.reporter, self.message, self.requested, self._previous = reporter, message, False, None
+
+class InterruptFlag:
+    """Ctrl-C, SIGTERM or SIGUSR1 once: finish the epoch (or the unit of work), save, stop; the run
+    is interrupted and resumable. Then Ctrl-C: stop at once (KeyboardInterrupt). A repeated SIGTERM
+    or SIGUSR1 changes nothing: a scheduler that stops waiting sends SIGKILL, and the last saved
+    epoch is what a resume starts from either way."""
+
+    def __init__(self, reporter: Reporter, action: str = "finishing this epoch and saving"):
+        self.reporter, self.action = reporter, action
+        self.signal: str | None = None  # the first stop signal's name (SIGINT, SIGTERM, SIGUSR1)
+        self._previous: dict = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    @property
+    def cause(self) -> str:
+        """What stopped the run, for messages: Ctrl-C, SIGTERM, SIGUSR1."""
+        return "Ctrl-C" if self.signal in (None, "SIGINT") else self.signal
+
+    @property
+    def reason(self) -> str:
+        """status.json's reason for an interrupted run."""
+        return "interrupted by the user (Ctrl-C)" if self.cause == "Ctrl-C" else f"interrupted by {self.cause}"
 
     def __enter__(self) -> InterruptFlag:
         import signal
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for name in STOP_SIGNALS:
+                if hasattr(signal, name):  # no SIGUSR1 on Windows
+                    self._previous[name] = signal.signal(getattr(signal, name), self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
         import signal
 
+        name = signal.Signals(signum).name
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            if name == "SIGINT":
+                raise KeyboardInterrupt
+            return
+        self.signal = name
         signal.signal(signal.SIGINT, self._second)
-        self.reporter.message(self.message)
+        again = "; press Ctrl-C again to stop at once" if name == "SIGINT" else ""
+        self.reporter.message(f"{self.cause}: {self.action}{again}")
 
     def _second(self, signum, frame) -> None:
         raise KeyboardInterrupt
@@ -352,8 +383,10 @@ class InterruptFlag:
     def __exit__(self, *exc) -> None:
         import signal
 
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for name, previous in self._previous.items():
+            if previous is not None:
+                signal.signal(getattr(signal, name), previous)
+        self._previous = {}
 
 
 def _summary(spec: RunSpec, dataset, folder: RunFolder, model, result, together: bool) -> Summary:

@@ -50,7 +50,9 @@ def metrics_without_time(run: Path) -> list[dict]:
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, capsys):
-    exp = write_experiment(tmp_path / "rz.yaml", SLOW_EPOCHS)
+    # Killed before its first checkpoint (saved by time: none within 1000 s), it starts again from
+    # epoch 1; tests/test_checkpoints.py kills a run between two checkpoints.
+    exp = write_experiment(tmp_path / "rz.yaml", SLOW_EPOCHS + "  checkpoint_every_s: 1000\n")
     proc = nnx("train", exp, "-o", tmp_path / "killed")
     run = wait_for_epochs(tmp_path / "killed", 3, proc)
     time.sleep(0.03)  # inside the next epoch
@@ -58,6 +60,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, ca
     proc.communicate()
     assert json.loads((run / "status.json").read_text())["status"] == "running"
     assert not (run / "summary.json").exists()
+    assert not [p for p in (run / "checkpoints" / "last").glob("*") if p.name.isdigit()]
 
     code, _, err = run_cli(["train", "--resume", run, "-q"], capsys)
     assert code == 0, err

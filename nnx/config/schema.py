@@ -82,6 +82,10 @@ class TrainingSpec(Strict):
         "a run fails as diverged when an epoch's training loss is not finite or exceeds this many times the "
         "loss of all-zero outputs (log K, log 2, or the mean of y**2 or |y|: about where a network starts); "
         "null: only a loss that is not finite"))
+    checkpoint_every_s: float = Field(30.0, ge=0, description=(
+        "save the training state for --resume at most once every this many seconds, and always after the last "
+        "epoch, when early stopping stops, and on Ctrl-C, SIGTERM or SIGUSR1; a run killed between saves "
+        "resumes from the last one, exactly; 0: after every epoch"))
 
 
     @model_validator(mode="before")

@@ -27,6 +27,7 @@ from ..errors import RunError
 from . import shuffle
 from . import tasks as tasks_
 from .augment import make_augment
+from .checkpoint import should_checkpoint
 from .devices import Placement, placement
 from .early_stopping import EarlyStopping
 from .optim import make_optimizer, penalty
@@ -287,9 +288,10 @@ def fit(model: nnx.Module, data: Dataset, spec, *, callbacks: Sequence[EpochCall
         augment: Callable | None = None, devices: int | str | None = None) -> FitResult:
     """Train `model` on `data` as `spec` (a RunSpec) says; return the trained model and its metrics.
 
-    With `checkpoints` (a TrainCheckpoints), the state is saved after every epoch, and `resume`
-    continues from the last saved epoch exactly as if training had never stopped. `should_stop`
-    is polled after each epoch (Ctrl-C): training then ends early and the result is `interrupted`.
+    With `checkpoints` (a TrainCheckpoints), the state is saved as `should_checkpoint` says (by
+    wall time, `training.checkpoint_every_s`, and when training ends), and `resume` continues from
+    the last saved epoch exactly as if training had never stopped. `should_stop` is polled after
+    each epoch (Ctrl-C, SIGTERM): training then saves, ends early, and the result is `interrupted`.
     `devices` (N or "all") trains data-parallel over that many devices.
     """
     return fit_all([Trainee(model, data, spec, callbacks, checkpoints)], should_stop=should_stop,
@@ -366,7 +368,7 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
     histories: list[list[EpochRecord]] = [[] for _ in trainees]
     last_epoch = [first_epoch - 1] * len(trainees)
     interrupted = False
-    started = time.perf_counter()
+    started = last_saved = time.perf_counter()
     try:
         for epoch in range(first_epoch, training.epochs + 1):
             if all(stopped):
@@ -379,6 +381,8 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
             val_out = evaluate(state["params"], state["rest"], val.x, val.y, val.w) if val else None
             jax.block_until_ready((sums, val_out))  # the epoch's time, not its dispatch's
             seconds = (time.perf_counter() - t0) / len(trainees)
+            # Read once an epoch: every seed decides alike, and the epoch a stop ends is the one saved.
+            stop_requested, since_saved, saved = should_stop(), time.perf_counter() - last_saved, False
             for i, trainee in enumerate(trainees):
                 if stopped[i]:
                     continue
@@ -402,12 +406,17 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
                     frozen[i] = jax.tree.map(jnp.copy, mine)
                 for callback in trainee.callbacks:
                     callback(record)
-                if trainee.checkpoints is not None:
+                if trainee.checkpoints is not None and should_checkpoint(
+                        epoch, training.epochs, since_saved, training.checkpoint_every_s,
+                        stopping=stop_requested or stopped[i]):
                     trainee.checkpoints.save(epoch, mine, {
                         "seconds": seconds_before + time.perf_counter() - started, "stopped": stopped[i],
                         "early_stopping": stoppers[i].state_dict() if stoppers[i] is not None else None,
-                    }, is_best=stoppers[i] is not None and stoppers[i].best_epoch == epoch)
-            if should_stop() and epoch < training.epochs and not all(stopped):
+                    }, best=stoppers[i].best() if stoppers[i] is not None else None)
+                    saved = True
+            if saved:
+                last_saved = time.perf_counter()
+            if stop_requested and epoch < training.epochs and not all(stopped):
                 interrupted = True
                 break
     finally:  # also when a run fails: a checkpoint still being written is waited for
@@ -490,7 +499,11 @@ def _restore(trainees, state, stoppers, place, pick):
         if stoppers[i] is not None:
             stoppers[i].load(saved["early_stopping"])
             if stoppers[i].best_epoch is not None:
-                stoppers[i].best_state = place.replicate(trainee.checkpoints.restore(restored, "best")[0])
+                best = trainee.checkpoints.restore(restored, "best", epoch=stoppers[i].best_epoch)
+                if best is None:
+                    raise RunError(f"the checkpoint of early stopping's best epoch ({stoppers[i].best_epoch}) "
+                                   "is missing; train the run again")
+                stoppers[i].best_state = place.replicate(best[0])
     state = _stack(states) if len(trainees) > 1 else place.replicate(states[0])
     return state, saved_epochs.pop() + 1, seconds, stopped
 
