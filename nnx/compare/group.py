@@ -127,7 +127,8 @@ def differing_keys(runs: Sequence[Run]) -> list[str]:
     configs = [r.config for r in runs if r.config is not None]
     if len(configs) < 2:
         return []
-    keys = list(dict.fromkeys(k for c in configs for k in c))
+    # A sweep's record (sweep.values.*) repeats the keys it set, which are compared themselves.
+    keys = list(dict.fromkeys(k for c in configs for k in c if not k.startswith("sweep.")))
     differ = [k for k in keys
               if len({json.dumps(c[k], sort_keys=True, default=str) if k in c else "<missing>" for c in configs}) > 1]
     # A section set in some runs and null in others (training.early_stopping) is one column, not
