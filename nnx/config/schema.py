@@ -113,9 +113,23 @@ Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 MAX_RUNS, MAX_SWEEP_RUNS = 1000, 100_000
 
 
+def _as_number(value: Any) -> Any:
+    """YAML reads `1e-4` (no dot) as text; a sweep's values are numbers the way the schema reads them."""
+    if isinstance(value, list):
+        return [_as_number(v) for v in value]
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                continue
+    return value
+
+
 def _some_values(values: list) -> list:
     if not values:
         raise ValueError("an empty list of values; give at least one (or remove the key)")
+    values = [_as_number(v) for v in values]
     seen = []
     for v in values:  # two runs of one setting would only look like two results
         if v in seen:
