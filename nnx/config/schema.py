@@ -153,6 +153,12 @@ def _bounds(kind: str):
     return AfterValidator(check)
 
 
+def _some_keys(space: dict) -> dict:
+    if not space:
+        raise ValueError("no keys to draw; give at least one, e.g. model.dropout: {uniform: [0, 0.5]}")
+    return space
+
+
 class Distribution(Strict):
     """Where a random sweep draws one key's values from: exactly one of the three."""
 
@@ -176,7 +182,7 @@ class RandomSweep(Strict):
 
     n: Annotated[int, Field(ge=1, le=MAX_SWEEP_RUNS)] = Field(description="how many settings to draw")
     seed: Seed = Field(0, description="the draws' seed (not the runs' seeds: see seeds)")
-    space: Annotated[dict[str, Distribution], Field(min_length=1)] = Field(
+    space: Annotated[dict[str, Distribution], AfterValidator(_some_keys)] = Field(
         description="DOTTED.KEY: {loguniform: [low, high]} | {uniform: [low, high]} | {choice: [...]}")
 
 
