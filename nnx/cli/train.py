@@ -100,7 +100,7 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
     from .. import runtime
     from ..config import load_experiment
 
-    experiment = load_experiment(experiment_file, data_dir=data_dir) if experiment_file else None
+    experiment = load_experiment(experiment_file, data_dir=data_dir, max_runs=None) if experiment_file else None
     from ..report import ConsoleReporter, err_console
     from ..runner import resume_run
 
