@@ -352,8 +352,9 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
                     continue
                 train_metrics = tasks_.finalize(task, pick(sums, i))
                 try:
-                    check_divergence(train_metrics["loss"], epoch, trainee, vectorized, baselines[i],
-                                     by_seed=all(t.spec.variant == first.spec.variant for t in trainees))
+                    check_divergence(train_metrics["loss"], epoch, trainee, vectorized and (
+                        True if all(t.spec.variant == first.spec.variant for t in trainees)
+                        else f"run {trainee.spec.run_name}"), baselines[i])
                 except RunError as e:
                     if not vectorized:
                         raise
@@ -413,14 +414,13 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
     return results
 
 
-def check_divergence(loss: float, epoch: int, trainee: Trainee, name_seed: bool, baseline: float,
-                     by_seed: bool = True) -> None:
+def check_divergence(loss: float, epoch: int, trainee: Trainee, name_seed: bool | str, baseline: float) -> None:
     """A training loss that is not finite, or that exceeds `training.divergence_factor` times the
     loss of outputs that are all zero (`baseline`: an untrained network's start, about), ends the
-    run as failed, saying what to change. `name_seed`: say which of the runs trained together
-    (by its seed, or by its run name when they are not all seeds of one variant)."""
+    run as failed, saying what to change. `name_seed`: say which of the runs trained together,
+    by its seed (True), or as the text given ("run l2=1e-4,lr=0.1": a sweep's runs)."""
     factor = trainee.spec.training.divergence_factor
-    which = f"seed {trainee.spec.seed}" if by_seed else f"run {trainee.spec.run_name}"
+    which = name_seed if isinstance(name_seed, str) else f"seed {trainee.spec.seed}"
     seed = f" of {which}" if name_seed else ""
     hint = "lower training.optimizer.learning_rate or set training.optimizer.clip_norm"
     if not math.isfinite(loss):
