@@ -71,11 +71,16 @@ def main() -> None:
         epoch = {k: sum(res.history[-1].seconds for res in v) for k, v in results.items()}
         ratios.append(ratio)
         steady.append(epoch["one_by_one"] / epoch["vectorized"])
-        worst = max(abs(a.test["loss"] - b.test["loss"]) / b.test["loss"]
-                    for a, b in zip(results["vectorized"], results["one_by_one"]))
+        # Rounding differs between the two programs (batched matrix products); an unstable learning
+        # rate amplifies it, so the agreement is shown per learning rate.
+        worst: dict[float, float] = {}
+        for spec, a, b in zip(specs, results["vectorized"], results["one_by_one"]):
+            lr = spec.training.optimizer.learning_rate
+            worst[lr] = max(worst.get(lr, 0.0), abs(a.test["loss"] - b.test["loss"]) / b.test["loss"])
         print(f"round {r + 1}: one by one {times['one_by_one']:.1f} s, vectorized {times['vectorized']:.1f} s: "
               f"{ratio:.2f}x (last epoch, all 16 runs: {epoch['one_by_one']:.1f} s vs {epoch['vectorized']:.1f} s, "
-              f"{steady[-1]:.2f}x); largest relative test-loss difference {worst:.1e}")
+              f"{steady[-1]:.2f}x); largest relative test-loss difference by learning rate: "
+              + ", ".join(f"{lr:g}: {d:.1e}" for lr, d in sorted(worst.items())))
     print(f"speed-up, whole fits: median {statistics.median(ratios):.2f}x (rounds: "
           f"{', '.join(f'{x:.2f}' for x in ratios)}); steady epoch: median {statistics.median(steady):.2f}x")
 
