@@ -98,6 +98,9 @@ def parallel_groups(runs: list[RunSpec]) -> list[list[RunSpec]]:
     return list(groups.values())
 
 
+_parallel_groups = parallel_groups  # its name before sweeps (nnx.launch.plan imports it so)
+
+
 def _vectorized_key(spec: RunSpec) -> str:
     """A run's config less the numbers one compiled program takes per run (nnx.train.loop.fit_all):
     seed, learning rate, l2/l1 weights, weight decay (whether it is on stays), dropout rates (whether
