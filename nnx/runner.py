@@ -61,7 +61,7 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     outcomes: list[RunOutcome] = []
     total = len(experiment.runs)
     with InterruptFlag(reporter) as interrupt:
-        for group in _parallel_groups(experiment.runs):
+        for group in parallel_groups(experiment.runs):
             ended = _run_group(group, datasets, output_dir, reporter, len(outcomes) + 1, total, interrupt,
                                debug, devices=devices)
             for outcome in ended:
@@ -69,9 +69,10 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
                 outcomes.append(outcome)
             # Ctrl-C stops the experiment whichever epoch it came in: a run that had only its last
             # epoch left completes, and the remaining runs are not started.
-            if interrupt() or any(o.status == "interrupted" for o in ended):
+            if interrupt() or any(o.status == "interrupted" for o in ended) or len(ended) < len(group):
                 break
-    left = experiment.runs[len(outcomes):]
+    started = {id(o.spec) for o in outcomes}
+    left = [s for s in experiment.runs if id(s) not in started]
     if left:
         reporter.message(f"not started: {', '.join(s.run_name for s in left)} (train them with --only, "
                          "or run the experiment again)")
@@ -81,17 +82,39 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     return outcomes
 
 
-def _parallel_groups(runs: list[RunSpec]) -> list[list[RunSpec]]:
-    """Runs in order; the seeds of a variant with training.parallel_seeds form one group."""
-    groups: list[list[RunSpec]] = []
-    for spec in runs:
-        last = groups[-1] if groups else None
-        if (last and spec.training.parallel_seeds and last[0].variant == spec.variant
-                and last[0].training.parallel_seeds):
-            last.append(spec)
+def parallel_groups(runs: list[RunSpec]) -> list[list[RunSpec]]:
+    """The runs in groups trained together, in the order of each group's first run: the seeds of a
+    variant with training.parallel_seeds; with sweep.vectorize, the settings and seeds of a
+    variant's sweep that differ only in numbers (`_vectorized_key`). Every other run alone."""
+    groups: dict[tuple, list[RunSpec]] = {}
+    for i, spec in enumerate(runs):
+        if spec.sweep is not None and spec.sweep.vectorize:
+            key = ("sweep", spec.sweep.variant, _vectorized_key(spec))
+        elif spec.training.parallel_seeds:
+            key = ("seeds", spec.variant)
         else:
-            groups.append([spec])
-    return groups
+            key = ("alone", i)
+        groups.setdefault(key, []).append(spec)
+    return list(groups.values())
+
+
+_parallel_groups = parallel_groups  # its name before sweeps (nnx.launch.plan imports it so)
+
+
+def _vectorized_key(spec: RunSpec) -> str:
+    """A run's config less the numbers one compiled program takes per run (nnx.train.loop.fit_all):
+    seed, learning rate, l2/l1 weights, weight decay (whether it is on stays), dropout rates (whether
+    each drops at all stays) and the divergence factor. Runs with one key share shapes and program."""
+    from .train.optim import weight_decay
+
+    config = spec.model_dump(mode="json", exclude={"variant", "seed", "sweep"})
+    config["training"]["optimizer"].pop("learning_rate")
+    config["training"].pop("divergence_factor")
+    config["regularization"] = {"weight_decay": weight_decay(spec.training, spec.regularization) > 0}
+    for key, value in list(config["model"].items()):
+        if "dropout" in key:
+            config["model"][key] = [r > 0 for r in value] if isinstance(value, list) else value > 0
+    return json.dumps(config, sort_keys=True)
 
 
 def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, total, interrupt, debug=False,
@@ -102,16 +125,38 @@ def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, tota
 
     data = [datasets.get(spec) for spec in specs]
     built = [models.make(spec.model, d.info, spec.seed) for spec, d in zip(specs, data)]
-    folders = []
-    for i, (spec, model) in enumerate(zip(specs, built)):
-        folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
-        folder.write_config(dump_run_config(spec))
-        together = {"parallel_seeds": [s.seed for s in specs]} if len(specs) > 1 else {}
-        folder.set_status("running", **together)
-        folders.append(folder)
-        reporter.run_started(spec, index + i, total, folder.path, model.num_params(),
-                             spec.training.epochs if model.trains_in_epochs else 0)
-    return _fit_group(specs, data, built, folders, reporter, interrupt, resume=False, debug=debug, devices=devices)
+    outcomes: list[RunOutcome] = []
+    for part in _same_program(built):
+        if outcomes and interrupt():
+            break  # the runs not started are named by run_experiment
+        folders = []
+        for i in part:
+            spec, model = specs[i], built[i]
+            folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
+            folder.write_config(dump_run_config(spec))
+            together = ({"parallel_seeds": [specs[j].seed for j in part]} if all(specs[j].variant == spec.variant
+                        for j in part) else {"trained_with": [specs[j].run_name for j in part]}) if len(part) > 1 else {}
+            folder.set_status("running", **together)
+            folders.append(folder)
+            reporter.run_started(spec, index + len(outcomes) + len(folders) - 1, total, folder.path,
+                                 model.num_params(), spec.training.epochs if model.trains_in_epochs else 0)
+        outcomes += _fit_group([specs[i] for i in part], [data[i] for i in part], [built[i] for i in part], folders,
+                               reporter, interrupt, resume=False, debug=debug, devices=devices)
+    return outcomes
+
+
+def _same_program(built) -> list[list[int]]:
+    """The indices of a group's models split by structure: only networks of one graph (layers,
+    shapes, which dropout layers drop at all: a family whose dropout rate is a constant of its
+    program, not state, differs in it) train in one program; the rest one by one."""
+    if len(built) < 2 or not built[0].trains_in_epochs:
+        return [[i] for i in range(len(built))]
+    from flax import nnx
+
+    parts: dict = {}
+    for i, model in enumerate(built):
+        parts.setdefault(nnx.graphdef(model.impl), []).append(i)
+    return list(parts.values())
 
 
 def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, debug=False,
@@ -174,10 +219,12 @@ def _check_runs(specs: list[RunSpec], datasets, devices=None) -> None:
     from .train.devices import one_device
 
     if not one_device(devices):
-        grouped = [group[0].variant for group in _parallel_groups(specs) if len(group) > 1]
+        grouped = [group[0] for group in parallel_groups(specs) if len(group) > 1]
         if grouped:
-            raise ConfigError(f"--devices {devices} and training.parallel_seeds (variant {grouped[0]}) do not "
-                              "combine: parallel seeds train on one device; drop one of the two")
+            what = ("sweep.vectorize" if grouped[0].sweep is not None and grouped[0].sweep.vectorize
+                    else f"training.parallel_seeds (variant {grouped[0].variant})")
+            raise ConfigError(f"--devices {devices} and {what} do not combine: runs trained together train on "
+                              "one device; drop one of the two")
     seen = set()
     for spec in specs:
         dataset = datasets.get(spec)

@@ -133,7 +133,8 @@ def differing_keys(runs: Sequence[Run]) -> list[str]:
     configured = [r for r in runs if r.config is not None]
     if len(configured) < 2:
         return []
-    keys = list(dict.fromkeys(k for r in configured for k in r.config))
+    # A sweep's record (sweep.values.*) repeats the keys it set, which are compared themselves.
+    keys = list(dict.fromkeys(k for r in configured for k in r.config if not k.startswith("sweep.")))
 
     def differs(key: str) -> bool:
         values = {json.dumps(r.config[key], sort_keys=True, default=str) if key in r.config else "<missing>"

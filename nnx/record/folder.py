@@ -55,7 +55,8 @@ def _jsonable(value):
 
 
 def safe_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "run"
+    # `=` and `,` are safe in file names everywhere, and keep a sweep's run names readable.
+    return "".join(c if c.isalnum() or c in "-_.=," else "_" for c in text) or "run"
 
 
 def ensure_writable(output_dir: Path, experiment: str | None = None) -> None:
