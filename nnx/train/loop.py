@@ -224,7 +224,6 @@ def compile_epoch(core: Core, n: int, vectorized: bool = False, steps_per_call: 
     state and `hyper`, and in the data (unless `shared_data`: one copy that every run reads) and the
     epoch's key (unless `shared_key`: runs of one seed see one data order and one dropout key).
     """
-    """
     steps = math.ceil(n / min(core.batch_size, n))
     per_call = min(steps_per_call or steps, steps)
     keys, order = functools.partial(core.epoch_keys, n=n), shuffle.order_by
