@@ -99,12 +99,18 @@ def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, tota
     failure is recorded in the folders and reported, and the experiment goes on."""
     from . import models
 
+    from .data.preprocessing import record
+
     data = [datasets.get(spec) for spec in specs]
     built = [models.make(spec.model, d.info, spec.seed) for spec, d in zip(specs, data)]
+    # What `nnx predict` applies to new inputs, found before any folder is made
+    records = [record(spec.data, d) for spec, d in zip(specs, data)]
     folders = []
-    for i, (spec, model) in enumerate(zip(specs, built)):
+    for i, (spec, model, preprocessing) in enumerate(zip(specs, built, records)):
         folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
         folder.write_config(dump_run_config(spec))
+        if preprocessing is not None:
+            folder.write_preprocessing(preprocessing)
         together = {"parallel_seeds": [s.seed for s in specs]} if len(specs) > 1 else {}
         folder.set_status("running", **together)
         folders.append(folder)
@@ -259,6 +265,12 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     dataset = datasets.get(wanted)
     if changed:  # only once every check has passed: a refused resume leaves the folder as it was
         folder.write_config(dump_run_config(wanted))
+    if changed or not folder.has_preprocessing():  # a folder from before preprocessing.json gets one
+        from .data.preprocessing import record
+
+        preprocessing = record(wanted.data, dataset)
+        if preprocessing is not None:
+            folder.write_preprocessing(preprocessing)
     if record.metrics:
         _truncate_metrics(folder, done)
     folder.set_status("running", resumed=True)

@@ -565,5 +565,12 @@ def load_table(spec, seed: int, data_dir=None) -> Dataset:
     return make_dataset("table", p.info, p.train, p.test, spec, seed, **p.meta)
 
 
+def table_preprocessing(spec, dataset) -> dict:
+    """The fit recorded by the loader (columns, means and sds, categories; or a text column's vocabulary)."""
+    fitted = dict(dataset.meta["preprocessing"])
+    return {"kind": "table", "table_version": fitted.pop("version"), **fitted}
+
+
 FAMILY = REGISTRY.register(DataFamily(TableSpec, table_info, load_table,
-                                      train_examples=lambda spec: len(prepare(spec).train[0])))
+                                      train_examples=lambda spec: len(prepare(spec).train[0]),
+                                      preprocessing=table_preprocessing))
