@@ -384,6 +384,14 @@ def _tables(rec: dict, inputs: list[Path], texts: list[str]):
     blocks, names, labels = [], [], []
     target = rec.get("target")
     for path in inputs:
+        if rec.get("text") and not path.is_dir() and file_format(path) is None:  # reviews, one a line
+            from .data.preprocessing import text_array
+
+            lines = _lines(path)
+            blocks.append(text_array(rec, lines, str(path)))
+            names += [f"{path} line {i + 1}" for i in range(len(lines))]
+            labels.append(None)
+            continue
         if path.is_dir() or file_format(path) is None:
             raise DataError(f"{path}: not a .csv, .tsv or .parquet file; this run predicts rows of a table with "
                             "its training columns")
