@@ -283,7 +283,8 @@ def predict(run, inputs=(), texts=(), split: str | None = None, data_dir=None) -
 def _check_shape(opened: OpenRun, x: np.ndarray) -> None:
     """Inputs the model cannot take are a bug of the record, not of the user: say so plainly."""
     expected = tuple(opened.record.get("input_shape") or ())
-    if expected and tuple(x.shape[1:]) != expected and opened.record["kind"] != "text":
+    widened = opened.record.get("representation") == "bow"  # a bag of words' width is padding (transform_text)
+    if expected and tuple(x.shape[1:]) != expected and not widened:
         raise DataError(f"{opened.path}: the inputs came out {tuple(x.shape[1:])}, the model takes {expected}; "
                         "its preprocessing.json does not match its model (train the run again)")
 
@@ -325,8 +326,9 @@ def _images(rec: dict, inputs: list[Path]):
 
     files = []
     for path in inputs:
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if path.is_dir():  # its files, those of its subfolders too (a folder of class folders)
+            found = sorted(p for p in path.rglob("*") if p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not found:
                 raise DataError(f"{path}: a folder without files; give image files or a folder of them")
             files += found

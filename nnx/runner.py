@@ -98,7 +98,6 @@ def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, tota
     """One run, or the seeds of one variant trained together; each into its own run folder. A
     failure is recorded in the folders and reported, and the experiment goes on."""
     from . import models
-
     from .data.preprocessing import record
 
     data = [datasets.get(spec) for spec in specs]

@@ -315,3 +315,28 @@ def test_a_time_series_run_predicts_its_own_splits_only(tmp_path, capsys):
     assert result["metrics"]["mse"] == pytest.approx(json.loads((run / "summary.json").read_text())["test"]["mse"],
                                                      rel=1e-6)
     assert set(result["predictions"][0]) == {"input", "value", "true"}
+
+
+def test_imdb_runs_read_reviews_by_their_vocabulary(tmp_path, capsys):
+    """A tiny aclImdb folder (tests/test_text.py's corpus): the record keeps the vocabulary; a
+    closed-form lasso and a bag-of-words network both answer new reviews, one longer than any
+    training review (a bag's width is padding)."""
+    from .test_text import GOOD, _corpus, _write_folder
+
+    _write_folder(tmp_path, {"train": _corpus(30, seed=1), "test": _corpus(10, seed=2)})
+    runs = _train(tmp_path, capsys, "name: b\ndata: {name: imdb, num_words: 40}\nmodel: {type: bow_mlp}\n"
+                  "training: {epochs: 3, batch_size: 16, optimizer: {name: adam, learning_rate: 0.01}}\n"
+                  "variants:\n  nn: {}\n  lasso: {model: {type: logistic_sparse, penalty: l1, C: 10}}\n",
+                  data_dir=tmp_path)
+    lasso = next(r for r in runs if r.name.endswith("lasso"))
+    record = json.loads((lasso / "preprocessing.json").read_text())
+    assert record["kind"] == "text" and set(GOOD) <= set(record["words"]) and record["classes"] == ["negative", "positive"]
+    long_review = " ".join(record["words"]) + " and some words it never saw"
+    for run in runs:
+        rows = _predict_json(capsys, run, "--text", "Loved it, wonderful!", "--text", "awful, boring, hated it",
+                             "--text", long_review, "--data-dir", tmp_path)["predictions"]
+        assert set(rows[0]) == {"input", "prediction", "p(positive)"}
+        if run == lasso:  # test accuracy 1.0 on this corpus: its words decide
+            assert rows[0]["prediction"] == "positive" and rows[1]["prediction"] == "negative"
+    assert "empty review" in _bad(capsys, lasso, "--text", "")
+    assert "not text" not in _bad(capsys, lasso, tmp_path / "nothere.txt")

@@ -425,7 +425,10 @@ def transform_text(preprocessing: dict, texts) -> np.ndarray:
     ids = [vocab.encode(tokenize(t)) for t in texts]
     if p["representation"] == "sequence":
         return text.pad_sequences(ids, p["maxlen"])
-    return text.bag_of_words(ids, p["width"])
+    # A bag's width is padding, not a model's shape (a bag-of-words model sums the rows of the
+    # ids present): a new review with more distinct words than any training review widens it.
+    longest = max((len({i for i in d if i >= text.RESERVED}) for d in ids), default=0)
+    return text.bag_of_words(ids, max(p["width"], longest))
 
 
 # --------------------------------------------------------------------------------------------
