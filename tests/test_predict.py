@@ -234,6 +234,12 @@ def test_csv_and_json_to_a_file(digits_mlp, tmp_path, capsys):
     lines = out.read_text().splitlines()
     assert lines[0] == "input,prediction,probability,top2,probability2,top3,probability3,true"
     assert len(lines) == 1 + json.loads((digits_mlp / "summary.json").read_text())["data"]["test"]
+    as_json, as_text = tmp_path / "p.json", tmp_path / "p.txt"
+    for path in (as_json, as_text):
+        code, out, err = run_cli(["predict", digits_mlp, "--split", "test", "-o", path], capsys)
+        assert code == 0 and out == "", err
+    assert len(json.loads(as_json.read_text())["predictions"]) == len(lines) - 1
+    assert "test[0]" in as_text.read_text() and f"test[{len(lines) - 2}]" in as_text.read_text()  # every row
 
 
 def test_a_folder_without_preprocessing_json_rebuilds_it_from_the_data_spec(digits_mlp, tmp_path, capsys):

@@ -78,12 +78,14 @@ def _report(result, top: int, fmt: str, output: str | None) -> None:
     if output:
         from ..record import write_atomic
 
-        if text is None:
+        if text is None:  # the table as plain text, as wide as it needs
+            import io
+
             from rich.console import Console
 
-            console = Console(record=True, width=200, file=open("/dev/null", "w"))  # noqa: SIM115
+            console = Console(file=io.StringIO(), width=1000, highlight=False)
             console.print(table)
-            text = console.export_text()
+            text = console.file.getvalue()
         write_atomic(Path(output), text)
         err_console.print(f"{len(result.names)} predictions written to {output}", markup=False)
     elif text is not None:
