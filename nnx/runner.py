@@ -265,9 +265,9 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     if changed:  # only once every check has passed: a refused resume leaves the folder as it was
         folder.write_config(dump_run_config(wanted))
     if changed or not folder.has_preprocessing():  # a folder from before preprocessing.json gets one
-        from .data.preprocessing import record
+        from .data.preprocessing import record as preprocessing_record
 
-        preprocessing = record(wanted.data, dataset)
+        preprocessing = preprocessing_record(wanted.data, dataset)
         if preprocessing is not None:
             folder.write_preprocessing(preprocessing)
     if record.metrics:
