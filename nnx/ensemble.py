@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .models.base import Model
+from .show import confusion
 
 SPLITS = ("validation", "test")
 
@@ -208,6 +209,7 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
     for i, member in enumerate(members, 1):
         progress(f"[{i}/{len(members)}] {member.path.name}")
         dataset = data.load(member.spec.data, seed=member.spec.seed, data_dir=data_dir)
+        classes = dataset.meta.get("classes")  # the same data section for all: the same names
         try:
             model = load_run(member.path)
         except Exception as e:  # a damaged or partial checkpoint: Orbax's own errors say little to a user
@@ -230,7 +232,11 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
                           "one test set")
     scores = {s: score(task, combine([m.outputs[s] for m in members], task.name), targets[s]) for s in same}
     summary = _summary(members, experiment, scores, task, time.perf_counter() - started)
-    folder = _write(summary, members, output_dir) if write else None
+    classification = None
+    if confusion.is_classifier(task.name):  # what the ensemble gets wrong, as a run's classification.json
+        classification = confusion.report(task.name, combine([m.outputs["test"] for m in members], task.name),
+                                          targets["test"], classes)
+    folder = _write(summary, members, output_dir, classification) if write else None
     if folder is not None:
         summary["run"] = folder.name
     return EnsembleResult(folder, summary, members)
@@ -281,7 +287,7 @@ def shared_config(configs: list[dict]) -> dict:
     return shared
 
 
-def _write(summary: dict, members: list[Member], output_dir) -> Path:
+def _write(summary: dict, members: list[Member], output_dir, classification: dict | None = None) -> Path:
     import yaml
 
     from .record import RunFolder
@@ -298,6 +304,7 @@ def _write(summary: dict, members: list[Member], output_dir) -> Path:
     }
     try:
         folder.write_config(yaml.safe_dump(config, sort_keys=False))
+        confusion.write(folder.path, classification)
         preprocessing = members[0].path / "preprocessing.json"  # the members' data are the same
         if preprocessing.is_file():
             shutil.copyfile(preprocessing, folder.path / "preprocessing.json")

@@ -54,9 +54,10 @@ class OpenRun:
     def dataset(self):
         """The run's data set, loaded as it was for training (the same splits)."""
         if self._dataset is None:
-            from . import data
+            from .models import load_run_dataset
 
-            self._dataset = data.load(self.spec.data, seed=self.spec.seed, data_dir=self.data_dir)
+            where = self._member_paths()[0] if self.ensemble else self.path  # an ensemble: its members' data
+            self._dataset = load_run_dataset(where, self.data_dir)
         return self._dataset
 
     @property

@@ -8,6 +8,8 @@
         summary.json    final metrics, written atomically at the end
         preprocessing.json  what a new input goes through to look like the training data
                         (written with config.yaml; nnx predict applies it)
+        classification.json   classifiers: the test split's confusion matrix, per-class precision,
+                        recall, F1 and most confident mistakes (nnx.show.confusion), just before summary.json
         checkpoint/     the trained parameters (Orbax)
 """
 
