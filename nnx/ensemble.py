@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .models.base import Model
 from .show import confusion
 
 SPLITS = ("validation", "test")
@@ -60,6 +61,40 @@ def combine(outputs: list[np.ndarray], task: str) -> np.ndarray:
         p = np.clip(p, 1e-12, 1 - 1e-12)  # a member certain of a class gives p = 1: keep the logit finite
         return np.log(p) - np.log1p(-p)
     raise ValueError(f"unknown task {task!r}")
+
+
+class Averaged(Model):
+    """An ensemble's folder as one `Model`: its members' outputs combined as the ensemble scored
+    them (`combine`). Nothing to fit or save: its members are trained run folders."""
+
+    def __init__(self, members: list[Model], task: str):
+        first = members[0]
+        super().__init__(members, first.family, first.spec, first.info)
+        self.members, self.task, self.run_spec = members, task, first.run_spec
+
+    @property
+    def trains_in_epochs(self) -> bool:
+        return False
+
+    @classmethod
+    def load(cls, path: Path, summary, data_dir=None) -> Averaged:
+        from .models import load_run
+
+        runs = [Path(m["run"]) for m in summary.members or [] if isinstance(m, dict) and "run" in m]
+        if not runs:
+            raise ConfigError(f"{path}: an ensemble whose summary.json lists no member runs; make it again "
+                              "with nnx ensemble")
+        for run in runs:
+            if not (run / "summary.json").is_file():
+                raise ConfigError(f"{path}: its member {run} is gone (no summary.json there); an ensemble "
+                                  "predicts with its members' saved models")
+        return cls([load_run(run, data_dir) for run in runs], summary.task)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return combine([m.predict(x) for m in self.members], self.task).astype(np.float32)
+
+    def num_params(self) -> int:
+        return sum(m.num_params() for m in self.members)
 
 
 def _fingerprint(x: np.ndarray, y: np.ndarray) -> str:
@@ -270,6 +305,9 @@ def _write(summary: dict, members: list[Member], output_dir, classification: dic
     try:
         folder.write_config(yaml.safe_dump(config, sort_keys=False))
         confusion.write(folder.path, classification)
+        preprocessing = members[0].path / "preprocessing.json"  # the members' data are the same
+        if preprocessing.is_file():
+            shutil.copyfile(preprocessing, folder.path / "preprocessing.json")
         folder.write_summary({**summary, "run": folder.path.name})
         folder.set_status("completed")
     except BaseException:  # a full disk or Ctrl-C mid-write: no half-written folder stays behind

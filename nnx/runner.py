@@ -122,9 +122,12 @@ def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, tota
     """One run, or the seeds of one variant trained together; each into its own run folder. A
     failure is recorded in the folders and reported, and the experiment goes on."""
     from . import models
+    from .data.preprocessing import record
 
     data = [datasets.get(spec) for spec in specs]
     built = [models.make(spec.model, d.info, spec.seed) for spec, d in zip(specs, data)]
+    # What `nnx predict` applies to new inputs, found before any folder is made
+    records = [record(spec.data, d) for spec, d in zip(specs, data)]
     outcomes: list[RunOutcome] = []
     for part in _same_program(built):
         if outcomes and interrupt():
@@ -134,6 +137,8 @@ def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, tota
             spec, model = specs[i], built[i]
             folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
             folder.write_config(dump_run_config(spec))
+            if records[i] is not None:
+                folder.write_preprocessing(records[i])
             together = ({"parallel_seeds": [specs[j].seed for j in part]} if all(specs[j].variant == spec.variant
                         for j in part) else {"trained_with": [specs[j].run_name for j in part]}) if len(part) > 1 else {}
             folder.set_status("running", **together)
@@ -314,6 +319,12 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     dataset = datasets.get(wanted)
     if changed:  # only once every check has passed: a refused resume leaves the folder as it was
         folder.write_config(dump_run_config(wanted))
+    if changed or not folder.has_preprocessing():  # a folder from before preprocessing.json gets one
+        from .data.preprocessing import record as preprocessing_record
+
+        preprocessing = preprocessing_record(wanted.data, dataset)
+        if preprocessing is not None:
+            folder.write_preprocessing(preprocessing)
     if record.metrics:
         _truncate_metrics(folder, done)
     folder.set_status("running", resumed=True)

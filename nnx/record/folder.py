@@ -6,6 +6,8 @@
                         replaced atomically; a running one whose process is gone reads `crashed`
         metrics.jsonl   one JSON object per epoch, appended and flushed as each epoch ends
         summary.json    final metrics, written atomically at the end
+        preprocessing.json  what a new input goes through to look like the training data
+                        (written with config.yaml; nnx predict applies it)
         classification.json   classifiers: the test split's confusion matrix, per-class precision,
                         recall, F1 and most confident mistakes (nnx.show.confusion), just before summary.json
         checkpoint/     the trained parameters (Orbax)
@@ -119,6 +121,13 @@ class RunFolder:
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.path / "summary.json", summary)
+
+    def write_preprocessing(self, record: dict) -> None:
+        """What `nnx predict` applies to new inputs (nnx/data/preprocessing.py)."""
+        write_json(self.path / "preprocessing.json", record)
+
+    def has_preprocessing(self) -> bool:
+        return (self.path / "preprocessing.json").is_file()
 
     @property
     def checkpoint_dir(self) -> Path:

@@ -91,13 +91,10 @@ def _score_again(run: RunView, data_dir) -> dict:
     from ..models import load_run, load_run_dataset
 
     dataset = load_run_dataset(run.path, data_dir)
-    try:
-        model = load_run(run.path)
+    try:  # a closed-form estimator keeps no weights: load_run fits it again on this data set
+        model = load_run(run.path, data_dir, dataset=dataset)
     except NnxError:
         raise
-    except NotImplementedError:  # closed-form estimators keep no saved form
-        raise ConfigError(f"{run.path}: predates classification.json, and its {run.summary.get('model')} model "
-                          "keeps no saved form to score again; train the run again to record it") from None
     except Exception as e:  # a missing or damaged checkpoint: Orbax's own errors say little to a user
         raise ConfigError(f"{run.path}: predates classification.json, and its saved model could not be read "
                           f"({type(e).__name__}) to compute it; train the run again") from None
