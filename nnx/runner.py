@@ -157,6 +157,54 @@ def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, d
     return outcomes
 
 
+def train_prepared(paths: list[Path], data_dir=None, reporter: Reporter | None = None,
+                   devices: int | str | None = None, interrupt: InterruptFlag | None = None) -> list[RunOutcome]:
+    """Train run folders a launcher prepared (config.yaml written, status queued): what one
+    `--jobs` process or one SLURM task does, through the same path as `nnx train`. A folder that
+    has a checkpoint resumes from it (a requeued task, `--continue`), alone; fresh folders (the
+    seeds of a variant with parallel_seeds) train together; completed ones are left as they are."""
+    from . import models
+    from .config import load_run_config
+    from .record import read_run
+
+    reporter = reporter or SilentReporter()
+    folders = [RunFolder(Path(p)) for p in paths]
+    done = {f.path for f in folders if read_run(f.path).state == "completed"}
+    todo = [f for f in folders if f.path not in done]
+    outcomes = [RunOutcome(load_run_config(f.path / "config.yaml"), f.path, "completed", read_run(f.path).summary)
+                for f in folders if f.path in done]
+    with interrupt or InterruptFlag(reporter) as flag:
+        started = [f for f in todo if _last_checkpoint_epoch(f) > 0]
+        if started:
+            for folder in todo:
+                if flag():
+                    break
+                try:
+                    outcomes.append(resume_run(folder.path, force=True, data_dir=data_dir, reporter=reporter,
+                                               devices=devices, interrupt=flag))
+                except RunError as e:
+                    outcomes.append(RunOutcome(load_run_config(folder.path / "config.yaml"), folder.path, "failed",
+                                               error=str(e)))
+                reporter.run_ended(outcomes[-1])
+            return outcomes
+        if not todo:
+            return outcomes
+        specs = [load_run_config(f.path / "config.yaml") for f in todo]
+        datasets = _DataCache(data_dir)
+        data = [datasets.get(spec) for spec in specs]
+        built = [models.make(spec.model, d.info, spec.seed) for spec, d in zip(specs, data)]
+        together = {"parallel_seeds": [s.seed for s in specs]} if len(specs) > 1 else {}
+        for i, (spec, model, folder) in enumerate(zip(specs, built, todo)):
+            (folder.path / "metrics.jsonl").unlink(missing_ok=True)  # a start killed before its first checkpoint
+            folder.set_status("running", **together)
+            reporter.run_started(spec, i + 1, len(specs), folder.path, model.num_params(),
+                                 spec.training.epochs if model.trains_in_epochs else 0)
+        ended = _fit_group(specs, data, built, todo, reporter, flag, resume=False, devices=devices)
+        for outcome in ended:
+            reporter.run_ended(outcome)
+        return outcomes + ended
+
+
 def _check_runs(specs: list[RunSpec], datasets, devices=None) -> None:
     """Before the first run: every data set is loaded, and every distinct model built (networks
     abstractly, nothing allocated), so a model its data cannot take (a CNN pooling a 1x1 map)
@@ -225,8 +273,10 @@ def describe_resume(run_dir: str | Path) -> str:
 
 
 def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experiment: Experiment | None = None,
-               data_dir=None, reporter: Reporter | None = None, devices: int | str | None = None) -> RunOutcome:
-    """Continue a run from its last complete epoch, in the same folder."""
+               data_dir=None, reporter: Reporter | None = None, devices: int | str | None = None,
+               interrupt: InterruptFlag | None = None) -> RunOutcome:
+    """Continue a run from its last complete epoch, in the same folder. `interrupt`: a flag the caller
+    already holds (a launcher's task resuming several folders); by default one of its own."""
     from .config import apply_overrides, load_run_config
 
     reporter = reporter or SilentReporter()
@@ -267,8 +317,8 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     model = models.make(wanted.model, dataset.info, wanted.seed)
     reporter.run_started(wanted, 1, 1, folder.path, model.num_params(),
                          wanted.training.epochs if model.trains_in_epochs else 0)
-    with InterruptFlag(reporter) as interrupt:
-        outcome = _fit_group([wanted], [dataset], [model], [folder], reporter, interrupt, resume=True,
+    with interrupt or InterruptFlag(reporter) as flag:
+        outcome = _fit_group([wanted], [dataset], [model], [folder], reporter, flag, resume=True,
                              devices=devices)[0]
     if outcome.status == "failed":
         raise RunError(outcome.error)
@@ -311,19 +361,33 @@ def _truncate_metrics(folder: RunFolder, last_epoch: int) -> None:
     write_atomic(path, "".join(line + "\n" for line in kept))
 
 
+def stop_signals() -> tuple:
+    """The signals that stop a run as Ctrl-C does: SIGINT (Ctrl-C), SIGTERM (kill, a SLURM job
+    cancelled or preempted, a launcher stopping its jobs) and SIGUSR1/SIGUSR2 (SLURM's warning
+    before a time limit, `sbatch --signal`; submitit asks for SIGUSR2)."""
+    import signal
+
+    return tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
+
+
 class InterruptFlag:
-    """Ctrl-C once: finish the epoch, save, stop. Ctrl-C twice: stop at once (KeyboardInterrupt)."""
+    """Ctrl-C (or SIGTERM, SIGUSR1, SIGUSR2) once: finish the epoch, save, stop. Twice: stop at once
+    (KeyboardInterrupt). `signum` keeps the first signal, for a launcher to hand it on afterwards
+    (submitit requeues a SLURM task on SIGUSR2); the previous handlers are back after the block."""
 
     def __init__(self, reporter: Reporter,
                  message: str = "Ctrl-C: finishing this epoch and saving; press Ctrl-C again to stop at once"):
-        self.reporter, self.message, self.requested, self._previous = reporter, message, False, None
+        self.reporter, self.message, self.requested, self._previous = reporter, message, False, {}
+        self.signum: int | None = None
+        self._depth = 0
 
     def __enter__(self) -> InterruptFlag:
         import signal
         import threading
 
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._depth += 1  # a flag can be entered again by the code it guards (a task resuming its runs)
+        if self._depth == 1 and threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in stop_signals()}
         return self
 
     def _handle(self, signum, frame) -> None:
@@ -331,12 +395,11 @@ class InterruptFlag:
 
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
-        signal.signal(signal.SIGINT, self._second)
-        self.reporter.message(self.message)
-
-    def _second(self, signum, frame) -> None:
-        raise KeyboardInterrupt
+        self.requested, self.signum = True, signum
+        if signum == signal.SIGINT:
+            self.reporter.message(self.message)
+        else:
+            self.reporter.message(f"{signal.Signals(signum).name}: finishing this epoch and saving")
 
     def __call__(self) -> bool:
         return self.requested
@@ -344,8 +407,11 @@ class InterruptFlag:
     def __exit__(self, *exc) -> None:
         import signal
 
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        self._depth -= 1
+        if self._depth == 0:
+            for s, previous in self._previous.items():
+                signal.signal(s, previous)
+            self._previous = {}
 
 
 def _summary(spec: RunSpec, dataset, folder: RunFolder, model, result, together: bool) -> Summary:

@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..record.metrics import flatten  # noqa: F401  (nnx.config.flatten, as before)
 from . import overrides as ov
 from .messages import did_you_mean, validate
-from .schema import MAX_NAME, MAX_SEED, SECTIONS, TAGS, ExperimentFile, RunSpec, expand_shorthands
+from .schema import MAX_NAME, MAX_SEED, SECTIONS, TAGS, ExperimentFile, LauncherSpec, RunSpec, expand_shorthands
 from .yaml_lines import Claims, Origins, VariantLines, key_text, read_yaml
 
 
@@ -33,6 +33,7 @@ class Experiment:
     runs: list[RunSpec]
     description: str = ""
     variants: list[str] = field(default_factory=list)
+    launcher: LauncherSpec = field(default_factory=LauncherSpec)  # resources of SLURM tasks
 
 
 def load_experiment(
@@ -117,7 +118,7 @@ def parse_experiment(
         for s in seeds:
             runs.append(spec.model_copy(update={"seed": s, "seeds_in_name": len(seeds) if len(seeds) > 1 else None}))
     return Experiment(name=name, path=path, runs=runs, description=file.description,
-                      variants=[v for v in variants if not only or v in only])
+                      variants=[v for v in variants if not only or v in only], launcher=file.launcher)
 
 
 def _paths_from(spec: RunSpec, experiment_file: Path | None, data_dir=None) -> RunSpec:
