@@ -100,6 +100,16 @@ def queue_states(job_ids: list[str]) -> dict[str, str]:
     return {j: states.get(j, "ENDED") for j in job_ids}
 
 
+def _left_behind(folders, job_id: str) -> None:
+    """A task that left SLURM's queue with its runs still queued or running (its setup lines
+    failed, it was killed, its node went down): those runs are marked failed, naming its log."""
+    from ..record import RunFolder, read_run
+
+    for folder in folders:  # nnx compare names the task's log beside the reason
+        if read_run(folder).state in ("queued", "running", "crashed"):
+            RunFolder(folder).set_status("failed", reason=f"SLURM task {job_id} ended before its run did")
+
+
 def wait(jobs: list, result: Plan, monitor: Monitor, timeout_s: float | None = None) -> None:
     """Until every task has left SLURM's queue (or has its result file), showing the runs' table.
     Each ended task's log is copied into its run folders (the copy the task made itself misses
@@ -119,6 +129,7 @@ def wait(jobs: list, result: Plan, monitor: Monitor, timeout_s: float | None = N
                     if states.get(jid) == "ENDED" or job.paths.result_pickle.exists():
                         ended.add(jid)
                         keep_log(folders_of[jid], [job.paths.stdout, job.paths.stderr])
+                        _left_behind(folders_of[jid], jid)
                 monitor.update([(f, f"slurm {jid} {states.get(jid, 'ENDED').lower()}") for jid in ids
                                 for f in folders_of[jid]])
                 if timeout_s is not None and time.monotonic() - start > timeout_s:
