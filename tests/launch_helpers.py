@@ -28,6 +28,11 @@ def results(experiment_dir: Path) -> dict[tuple[str, int], dict]:
     return found
 
 
+def runs_of(out: Path) -> list[Path]:
+    """The run folders under an output folder, without a launcher's own (OUTPUT/EXPERIMENT/.slurm)."""
+    return sorted(p for p in Path(out).glob("*/*") if p.is_dir() and not p.name.startswith("."))
+
+
 def epochs(run: Path) -> list[int]:
     return [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
 

@@ -35,6 +35,7 @@ class Task:
 class Plan:
     tasks: list[Task]
     experiment_dir: Path
+    created: bool = False  # write_folders made the experiment's folder
     skipped: list[Path] = field(default_factory=list)        # completed before
     failed: list[tuple[Path, str]] = field(default_factory=list)  # failed before, left as they are
 
@@ -109,6 +110,7 @@ def _existing_runs(folder: Path, experiment: str) -> dict[tuple[str, int], Path]
 def write_folders(result: Plan, launcher: str) -> None:
     """Every task's folders, before anything starts: new ones get config.yaml; all are `queued`."""
     output_dir, name = result.experiment_dir.parent, result.experiment_dir.name
+    result.created = not result.experiment_dir.exists()
     for task in result.tasks:
         if not task.folders:
             for spec in task.specs:
@@ -123,12 +125,10 @@ def remove_new_folders(result: Plan) -> None:
     """Undo `write_folders` for the runs it created (a submission SLURM refused)."""
     import shutil
 
+    if result.created:  # with the launcher's own files (.slurm/)
+        shutil.rmtree(result.experiment_dir, ignore_errors=True)
     for task in result.tasks:
         if not task.resumed:
             for path in task.folders:
                 shutil.rmtree(path, ignore_errors=True)
             task.folders = []
-    try:
-        result.experiment_dir.rmdir()  # only when empty: the experiment was new
-    except OSError:
-        pass
