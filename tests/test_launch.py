@@ -10,12 +10,7 @@ import pytest
 from nnx.launch.local import slots
 
 from .helpers import run_cli, run_folders, write_experiment
-from .launch_helpers import SIX, epochs, reference, results
-
-
-@pytest.fixture(scope="module")
-def six_reference(tmp_path_factory):
-    return reference(tmp_path_factory)
+from .launch_helpers import SIX, epochs, results
 
 
 @pytest.mark.parametrize("args, says", [

@@ -32,8 +32,7 @@ def cluster():
                     "start one with: scripts/slurm_local.sh start")
 
 
-def test_a_six_run_sweep_through_slurm_gives_the_results_of_one_process(tmp_path, capsys, tmp_path_factory):
-    expected = reference(tmp_path_factory)
+def test_a_six_run_sweep_through_slurm_gives_the_results_of_one_process(tmp_path, capsys, six_reference):
     path = write_experiment(tmp_path / "six.yaml", SIX)
     code, out, err = run_cli(["train", path, "-o", tmp_path / "out", "--launcher", "slurm", "--wait"], capsys)
     assert code == 0, err
@@ -42,7 +41,7 @@ def test_a_six_run_sweep_through_slurm_gives_the_results_of_one_process(tmp_path
     assert len(runs) == 6
     jobs = {json.loads((r / "launcher.jsonl").read_text().splitlines()[-1])["job"] for r in runs}
     assert len(jobs) == 6 and len({j.split("_")[0] for j in jobs}) == 1  # one array, one task per run
-    assert results(tmp_path / "out" / "six") == expected
+    assert results(tmp_path / "out" / "six") == six_reference
 
 
 def test_a_task_warned_mid_run_saves_its_epoch_is_requeued_and_ends_as_if_uninterrupted(tmp_path, tmp_path_factory):

@@ -20,7 +20,16 @@ from ..errors import ConfigError
 from ..record.metrics import flatten  # noqa: F401  (nnx.config.flatten, as before)
 from . import overrides as ov
 from .messages import did_you_mean, validate
-from .schema import MAX_NAME, MAX_SEED, SECTIONS, TAGS, ExperimentFile, LauncherSpec, RunSpec, expand_shorthands
+from .schema import (
+    MAX_NAME,
+    MAX_SEED,
+    SECTIONS,
+    TAGS,
+    ExperimentFile,
+    LauncherSpec,
+    RunSpec,
+    expand_shorthands,
+)
 from .yaml_lines import Claims, Origins, VariantLines, key_text, read_yaml
 
 

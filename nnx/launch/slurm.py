@@ -15,7 +15,6 @@ import io
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 from ..config import LauncherSpec
 from ..errors import ConfigError
