@@ -107,3 +107,40 @@ def test_continue_refuses_a_folder_of_another_experiment_and_a_changed_config(tm
     code, _, err = run_cli(["train", other, "--continue", out / "six"], capsys)
     assert code == 2 and "is a run of experiment 'six', not of 'other'" in err
     assert len(run_folders(out)) == 1
+
+
+def test_sigterm_and_sigusr1_stop_a_run_as_ctrl_c_does_and_the_old_handlers_come_back():
+    from nnx.runner import InterruptFlag, SilentReporter
+
+    before = signal.getsignal(signal.SIGTERM)
+    for signum in (signal.SIGTERM, signal.SIGUSR1):
+        with InterruptFlag(SilentReporter()) as flag:
+            os.kill(os.getpid(), signum)
+            assert flag() and flag.signum == signum
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_ctrl_c_stops_every_job_says_how_to_continue_and_continue_finishes_exactly(tmp_path, six_reference):
+    import subprocess
+    import sys
+    import time
+
+    path = write_experiment(tmp_path / "six.yaml", SIX)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "nnx", "train", str(path), "-o", str(out), "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not any(json.loads((r / "status.json").read_text())["status"] == "running"
+                  for r in run_folders(out) if (r / "status.json").exists()):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else "slow"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert f"continue with: nnx train {path} --continue {out / 'six'} --jobs 2" in err
+    states = [json.loads((r / "status.json").read_text())["status"] for r in run_folders(out)]
+    assert len(states) == 6 and "queued" in states and "running" not in states
+    code = subprocess.run([sys.executable, "-m", "nnx", "train", str(path), "--continue", str(out / "six"), "-q"],
+                          capture_output=True, text=True).returncode
+    assert code == 0
+    assert results(out / "six") == six_reference
