@@ -68,9 +68,9 @@ def plan(experiment: Experiment, output_dir: str | Path, continue_dir: str | Pat
                 result.skipped.append(folder)
             elif state == "failed":
                 result.failed.append((folder, str((record.status or {}).get("reason", "failed"))))
-            elif state == "running" and not force:
-                raise ConfigError(f"--continue {continue_dir}: run {spec.run_name} is still running ({folder}); "
-                                  "wait for it, stop it, or pass --force if its process is gone")
+            elif (state == "running" or _in_slurm_queue(record.status)) and not force:
+                raise ConfigError(f"--continue {continue_dir}: run {spec.run_name} is still {state} ({folder}); "
+                                  "wait for it, stop it (scancel), or pass --force if its process is gone")
             else:
                 from ..config import load_run_config
 
@@ -83,6 +83,16 @@ def plan(experiment: Experiment, output_dir: str | Path, continue_dir: str | Pat
         if fresh:
             result.tasks.append(Task(fresh))
     return result
+
+
+def _in_slurm_queue(status) -> bool:
+    """A run queued as a SLURM task whose job is still in SLURM's queue (pending or running)."""
+    job = status.get("job") if isinstance(status, dict) and status.get("launcher") == "slurm" else None
+    if not isinstance(job, str):
+        return False
+    from .slurm import available, queue_states
+
+    return available() and queue_states([job]).get(job) not in ("ENDED", "UNKNOWN")
 
 
 def _existing_runs(folder: Path, experiment: str) -> dict[tuple[str, int], Path]:
