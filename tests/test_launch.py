@@ -35,10 +35,11 @@ def test_continue_needs_the_experiment_file_and_an_existing_folder(tmp_path, cap
     assert code == 2 and "no such folder" in err and len(err.strip().splitlines()) == 1
 
 
-def test_jobs_split_gpus_one_each_and_cpu_cores_in_blocks():
+def test_jobs_split_gpus_one_each_and_cpu_cores_in_blocks_of_two_or_more():
     assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots(3, ["0", "1"], [0, 1])] == ["0", "1", "0"]
     assert [s.env["NNX_CPUS"] for s in slots(2, [], [0, 1, 2, 3, 4])] == ["0,1,2", "3,4"]
-    assert [s.env["NNX_CPUS"] for s in slots(3, [], [0, 1])] == ["0", "1", "0"]
+    # Never one core alone (XLA's one-thread pool and the shuffle's host callback can hang): shared.
+    assert [s.env.get("NNX_CPUS") for s in slots(2, [], [0, 1])] == [None, None]
     assert all(s.env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" for s in slots(2, ["0"], [0]))
 
 
@@ -51,7 +52,6 @@ def test_two_jobs_train_every_run_in_its_own_process_with_the_results_of_one_pro
     assert len(runs) == 2
     pids = {json.loads((r / "launcher.jsonl").read_text())["pid"] for r in runs}
     assert len(pids) == 2 and os.getpid() not in pids  # one process per run, not this one
-    assert {json.loads((r / "launcher.jsonl").read_text())["cpus"] for r in runs} == {"0", "1"} or os.cpu_count() != 2
     got = results(tmp_path / "out" / "six")
     assert got == {k: v for k, v in six_reference.items() if k[0] == "a"}
     assert "task.log" in {p.name for p in runs[0].iterdir()} and "test error" in out

@@ -23,6 +23,7 @@ from .plan import Plan, Task
 from .task import LOG, copy_log
 
 POLL_S = 0.3
+MIN_CORES = 2  # the fewest CPU cores a job is pinned to; with fewer, the jobs share all cores
 
 
 @dataclass
@@ -35,23 +36,23 @@ class Slot:
 
 def slots(jobs: int, gpus: list[str], cpus: list[int]) -> list[Slot]:
     """`jobs` shares of the machine: GPUs one per job (round-robin when there are more jobs than
-    GPUs); otherwise the CPU cores in equal contiguous blocks (one core each, shared round-robin,
-    when there are more jobs than cores)."""
+    GPUs); otherwise the CPU cores in equal contiguous blocks of at least MIN_CORES (all cores
+    shared when there are not enough)."""
     common = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     if gpus:
         return [Slot({**common, "CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]}, f"gpu {gpus[i % len(gpus)]}")
                 for i in range(jobs)]
-    if jobs >= len(cpus):
-        blocks = [[cpus[i % len(cpus)]] for i in range(jobs)]
-    else:
-        size, extra = divmod(len(cpus), jobs)
-        blocks, start = [], 0
-        for i in range(jobs):
-            end = start + size + (1 if i < extra else 0)
-            blocks.append(cpus[start:end])
-            start = end
-    return [Slot({**common, "NNX_CPUS": ",".join(map(str, b))},
-                 f"cpu {b[0]}" if len(b) == 1 else f"cpus {b[0]}-{b[-1]}") for b in blocks]
+    if len(cpus) < MIN_CORES * jobs:
+        # A job on one core can hang: XLA's CPU thread pool then has one thread, and the host
+        # callback of the shuffle (nnx.train.shuffle) waits for it (seen with --jobs 2 on 2 cores).
+        return [Slot(dict(common), "cores shared") for _ in range(jobs)]
+    size, extra = divmod(len(cpus), jobs)
+    blocks, start = [], 0
+    for i in range(jobs):
+        end = start + size + (1 if i < extra else 0)
+        blocks.append(cpus[start:end])
+        start = end
+    return [Slot({**common, "NNX_CPUS": ",".join(map(str, b))}, f"cpus {b[0]}-{b[-1]}") for b in blocks]
 
 
 def machine_slots(jobs: int) -> list[Slot]:
