@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .show import confusion
 
 SPLITS = ("validation", "test")
 
@@ -173,6 +174,7 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
     for i, member in enumerate(members, 1):
         progress(f"[{i}/{len(members)}] {member.path.name}")
         dataset = data.load(member.spec.data, seed=member.spec.seed, data_dir=data_dir)
+        classes = dataset.meta.get("classes")  # the same data section for all: the same names
         try:
             model = load_run(member.path)
         except Exception as e:  # a damaged or partial checkpoint: Orbax's own errors say little to a user
@@ -195,7 +197,11 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
                           "one test set")
     scores = {s: score(task, combine([m.outputs[s] for m in members], task.name), targets[s]) for s in same}
     summary = _summary(members, experiment, scores, task, time.perf_counter() - started)
-    folder = _write(summary, members, output_dir) if write else None
+    classification = None
+    if confusion.is_classifier(task.name):  # what the ensemble gets wrong, as a run's classification.json
+        classification = confusion.report(task.name, combine([m.outputs["test"] for m in members], task.name),
+                                          targets["test"], classes)
+    folder = _write(summary, members, output_dir, classification) if write else None
     if folder is not None:
         summary["run"] = folder.name
     return EnsembleResult(folder, summary, members)
@@ -246,7 +252,7 @@ def shared_config(configs: list[dict]) -> dict:
     return shared
 
 
-def _write(summary: dict, members: list[Member], output_dir) -> Path:
+def _write(summary: dict, members: list[Member], output_dir, classification: dict | None = None) -> Path:
     import yaml
 
     from .record import RunFolder
@@ -263,6 +269,7 @@ def _write(summary: dict, members: list[Member], output_dir) -> Path:
     }
     try:
         folder.write_config(yaml.safe_dump(config, sort_keys=False))
+        confusion.write(folder.path, classification)
         folder.write_summary({**summary, "run": folder.path.name})
         folder.set_status("completed")
     except BaseException:  # a full disk or Ctrl-C mid-write: no half-written folder stays behind

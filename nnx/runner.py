@@ -19,6 +19,7 @@ from . import __version__
 from .config import Experiment, RunSpec, dump_run_config
 from .errors import ConfigError, NnxError, RunError
 from .record import RunFolder, Summary, ensure_writable
+from .show.confusion import record_run as record_classification
 
 
 class Reporter(Protocol):
@@ -150,6 +151,7 @@ def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, d
                                        error=f"resume with: nnx train --resume {folder.path}"))
             continue
         model.save(folder.checkpoint_dir)
+        record_classification(folder.path, model, dataset)  # classification.json, for classifiers
         summary = _summary(spec, dataset, folder, model, result, together=len(specs) > 1).to_json()
         folder.write_summary(summary)
         folder.set_status("completed")

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from .base import REGISTRY, ClosedForm, Model, ModelFamily, Network
 
-ModelSpec = REGISTRY.union()
+
+def __getattr__(name: str):
+    # `ModelSpec` is built on first use: building it imports every family module (and so JAX), which
+    # readers of the declarations in base.py alone (nnx compare) must not pay for.
+    if name == "ModelSpec":
+        globals()["ModelSpec"] = spec = REGISTRY.union()
+        return spec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def family(spec_or_type) -> ModelFamily:
@@ -60,10 +67,26 @@ def load_run(run_dir) -> Model:
     return model.restore(run_dir / "checkpoint")
 
 
+def load_run_dataset(run_dir, data_dir=None):
+    """A run folder's data set, loaded again as it was trained: its config.yaml's data section and
+    seed. A missing data file is a DataError naming the run and the file."""
+    from pathlib import Path
+
+    from .. import data
+    from ..config import load_run_config
+    from ..errors import DataError
+
+    spec = load_run_config(Path(run_dir) / "config.yaml")
+    try:
+        return data.load(spec.data, seed=spec.seed, data_dir=data_dir)
+    except DataError as e:
+        raise DataError(f"{run_dir}: its data could not be loaded again: {e}") from None
+
+
 def names(network: bool | None = None) -> list[str]:
     """Every model type; only networks (True) or only closed-form models (False)."""
     return [n for n in REGISTRY.names() if network is None or REGISTRY.get(n).network == network]
 
 
 __all__ = ["REGISTRY", "ClosedForm", "Model", "ModelFamily", "ModelSpec", "Network", "build", "family", "load_run",
-           "make", "names"]
+           "load_run_dataset", "make", "names"]

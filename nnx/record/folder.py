@@ -6,6 +6,8 @@
                         replaced atomically; a running one whose process is gone reads `crashed`
         metrics.jsonl   one JSON object per epoch, appended and flushed as each epoch ends
         summary.json    final metrics, written atomically at the end
+        classification.json   classifiers: the test split's confusion matrix, per-class precision,
+                        recall, F1 and most confident mistakes (nnx.show.confusion), just before summary.json
         checkpoint/     the trained parameters (Orbax)
 """
 
