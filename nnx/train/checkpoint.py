@@ -135,7 +135,7 @@ def save_model(directory: Path, model: nnx.Module) -> None:
     checkpointer = _checkpointer()
     target = Path(directory).absolute()
     try:
-        checkpointer.save(target / "model", host_copy(nnx.state(model)), force=True)
+        checkpointer.save(target / "model", host_copy(saved_state(model)), force=True)
         checkpointer.wait_until_finished()
     except Exception as e:
         if not is_disk_full(e):
@@ -146,8 +146,17 @@ def save_model(directory: Path, model: nnx.Module) -> None:
         raise _disk_full("the trained model", Path(directory).parent) from e
 
 
+def saved_state(model: nnx.Module):
+    """What a trained model's checkpoint holds: every variable but the dropout rates, which come
+    from the run's config (they are state only so that a vectorized sweep can differ in them), so
+    models saved before they were state restore as well."""
+    from ..models.layers import DropoutRate
+
+    return nnx.state(model, nnx.Not(DropoutRate))
+
+
 def restore_into(directory: Path, model: nnx.Module) -> nnx.Module:
-    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), nnx.state(model))
+    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), saved_state(model))
     state = _checkpointer().restore(Path(directory).absolute() / "model", abstract)
     nnx.update(model, state)
     return model
