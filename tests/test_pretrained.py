@@ -11,6 +11,7 @@ import hashlib
 import json
 
 import h5py
+import jax
 import numpy as np
 import pytest
 from flax import nnx
@@ -18,8 +19,15 @@ from flax import nnx
 from nnx.data.store import digest_of
 from nnx.errors import ConfigError, DataError
 from nnx.models.applications import pretrained
-from nnx.models.applications.pretrained import (CLASS_INDEX, Pretrained, classify_images, load_weights,
-                                                preprocess_fn, read_class_names, weights_file)
+from nnx.models.applications.pretrained import (
+    CLASS_INDEX,
+    Pretrained,
+    classify_images,
+    load_weights,
+    preprocess_fn,
+    read_class_names,
+    weights_file,
+)
 from nnx.models.applications.resnet import ResNet
 from nnx.models.applications.weights import WeightsError, _resolve_auto, load_h5
 
@@ -98,7 +106,8 @@ def test_every_weight_lands_where_keras_has_it(tmp_path, keras2, split):
 def test_without_the_top(tmp_path):
     module = small_resnet(include_top=False)
     load_h5("resnet50", module, write_h5(tmp_path / "notop.h5", keras_layers(include_top=False)))
-    assert module(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 1, 1, 2048)  # the last feature map
+    out = jax.eval_shape(lambda x: module(x), jax.ShapeDtypeStruct((1, 32, 32, 3), np.float32))
+    assert out.shape == (1, 1, 1, 2048)  # the last feature map
     with pytest.raises(WeightsError, match=r"notop\.h5: no layer predictions"):
         load_h5("resnet50", small_resnet(include_top=True), tmp_path / "notop.h5")
 
@@ -229,3 +238,28 @@ def test_classify_images_ranks_the_classes(tmp_path):
         probabilities = [p for _, p in ranked]
         assert len(ranked) == 3 and probabilities == sorted(probabilities, reverse=True)
         assert all(name in "abcde" for name, _ in ranked) and 0 < sum(probabilities) <= 1 + 1e-6
+
+
+def test_experiment_fields_are_validated_and_not_silently_ignored():
+    from nnx.config import parse_experiment
+    from nnx.data.base import DataInfo
+    from nnx.models import family
+    from nnx.models.applications.layers import image_shape_and_classes
+
+    spec = parse_experiment("data: {name: digits}\nmodel: {type: vgg16, weights: imagenet}\n").runs[0].model
+    assert spec.weights == "imagenet" and spec.include_top is True
+    with pytest.raises(ConfigError, match="the ImageNet top has 1000 outputs, not 10; set model.include_top: false"):
+        image_shape_and_classes(spec, DataInfo((32, 32, 3), "classification", 10), min_size=32)
+    with pytest.raises(ConfigError, match="nnx train does not read model.weights"):
+        family(spec).check(spec, DataInfo((32, 32, 3), "classification", 1000))
+    with pytest.raises(ConfigError):
+        parse_experiment("data: {name: digits}\nmodel: {type: vgg16, include_top: maybe}\n")
+
+
+def test_a_bad_image_is_named(tmp_path):
+    net = Pretrained("resnet50", small_resnet(), preprocess_fn("resnet50"), list("abcde"), (32, 32, 3))
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(DataError, match=r"notes\.png: not a PNG, JPEG"):
+        classify_images([tmp_path / "notes.png"], pretrained=net)
+    with pytest.raises(DataError, match=r"gone\.jpg: no such image file"):
+        classify_images([tmp_path / "gone.jpg"], pretrained=net)

@@ -190,8 +190,6 @@ def classify_images(paths, arch: str = "resnet50", weights="imagenet", *, top: i
     import jax
     from flax import nnx
 
-    from ...data.image_folder import decode_image
-
     net = pretrained or load_pretrained(arch, weights, True, class_names=class_names, data_dir=data_dir)
     height, width, _ = net.input_shape
     forward = nnx.jit(lambda m, x: jax.nn.softmax(m(x, train=False), axis=-1))
@@ -199,9 +197,20 @@ def classify_images(paths, arch: str = "resnet50", weights="imagenet", *, top: i
     paths = [str(p) for p in paths]
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        pixels = np.stack([decode_image(p, (height, width), "rgb", resize) for p in chunk]).astype(np.float32)
+        pixels = np.stack([_decode(p, (height, width), resize) for p in chunk]).astype(np.float32)
         probabilities = np.asarray(forward(net.module, net.preprocess(pixels)))
         for path, p in zip(chunk, probabilities, strict=True):
             best = np.argsort(-p)[:top]
             out.append((path, [(net.class_names[i], float(p[i])) for i in best]))
     return out
+
+
+def _decode(path: str, size, resize: str) -> np.ndarray:
+    from ...data.image_folder import BadImage, decode_image
+
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such image file")
+    try:
+        return decode_image(path, size, "rgb", resize)
+    except BadImage as e:
+        raise DataError(f"{path}: {e}") from None
