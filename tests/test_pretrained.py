@@ -157,6 +157,7 @@ def test_counted_names_go_by_rank_from_any_start():
         assert resolved[("conv2d", 0)] == names[0] and resolved[("conv2d", 11)] == names[11]
         assert resolved[("conv2d", 10)] == names[10]  # numerically, not as text: conv2d_10 after conv2d_9
         assert resolved[("batch_normalization", 0)] == "batch_normalization_7"
+    assert _resolve_auto(["convolution2d_2", "convolution2d_1"])[("conv2d", 0)] == "convolution2d_1"  # Keras 1
 
 
 def test_a_corrupted_download_is_refused_naming_it_and_the_sum(tmp_path):

@@ -25,7 +25,9 @@ import numpy as np
 
 from ...errors import DataError
 
-AUTO = re.compile(r"^(conv2d|batch_normalization)(?:_(\d+))?$")  # Keras' counted default names
+# Keras' counted default names; Keras 1 spelled them convolution2d_N and batchnormalization_N
+AUTO = re.compile(r"^(conv2d|convolution2d|batch_normalization|batchnormalization)(?:_(\d+))?$")
+KIND = {"convolution2d": "conv2d", "batchnormalization": "batch_normalization"}
 
 
 class WeightsError(DataError):
@@ -162,7 +164,8 @@ def _resolve_auto(names: list[str]) -> dict:
     for n in names:
         match = AUTO.match(n)
         if match:
-            ranked.setdefault(match.group(1), []).append((int(match.group(2) or 0), n))
+            kind = KIND.get(match.group(1), match.group(1))
+            ranked.setdefault(kind, []).append((int(match.group(2) or 0), n))
     return {(kind, k): n for kind, items in ranked.items() for k, (_, n) in enumerate(sorted(items))}
 
 
