@@ -2,7 +2,7 @@
 
 Search order: `--data-dir`, then `$NNX_DATA_DIR`, then `$XDG_CACHE_HOME/nnx` (default
 `~/.cache/nnx`). A file found nowhere is downloaded from its canonical URL into the cache and
-checked against its sha256; offline (or with NNX_NO_DOWNLOAD=1), the error names the file and the
+checked against its sha256 (or the md5 its publisher gives, as for Keras' weight files); offline (or with NNX_NO_DOWNLOAD=1), the error names the file and the
 folders searched.
 
 A file may also be accepted under other local names, each with its own sha256 (MNIST's
@@ -45,10 +45,11 @@ class RemoteFile:
     urls: tuple[str, ...]
     sha256: str
     also: tuple[LocalName, ...] = ()
+    md5: str = ""  # checked instead of sha256 when given (sha256 then ""): Keras publishes md5 sums only
 
     def local_names(self) -> tuple[LocalName, ...]:
         """Every accepted local name, the canonical one first."""
-        return (LocalName(self.path, self.sha256), *self.also)
+        return (LocalName(self.path, self.md5 or self.sha256), *self.also)
 
     def describe(self) -> str:
         """The canonical name, and the others it is accepted under: 'a.gz (or a)'."""
@@ -71,7 +72,11 @@ def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+    return digest_of(path, "sha256")
+
+
+def digest_of(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
@@ -107,10 +112,16 @@ def _locate(f: RemoteFile, dirs: list[Path]) -> tuple[Path, str] | None:
     return None
 
 
-def _check(path: Path, sha256: str) -> None:
-    actual = sha256_of(path)
-    if actual != sha256:
-        raise DataError(f"{path}: checksum mismatch (sha256 {actual[:16]}..., expected {sha256}); "
+def _algorithm(expected: str) -> str:
+    """md5 for a 32-digit sum, else sha256 (as Keras' get_file tells them apart)."""
+    return "md5" if len(expected) == 32 else "sha256"
+
+
+def _check(path: Path, expected: str) -> None:
+    algorithm = _algorithm(expected)
+    actual = digest_of(path, algorithm)
+    if actual != expected:
+        raise DataError(f"{path}: checksum mismatch ({algorithm} {actual[:16]}..., expected {expected}); "
                         "the file is corrupted or truncated: delete it and download it again")
 
 
@@ -128,7 +139,8 @@ def _download(f: RemoteFile) -> Path:
             with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as tmp:
                 with urllib.request.urlopen(url, timeout=30) as response:
                     shutil.copyfileobj(response, tmp)
-            if sha256_of(Path(tmp.name)) != f.sha256:
+            expected = f.md5 or f.sha256
+            if digest_of(Path(tmp.name), _algorithm(expected)) != expected:
                 os.unlink(tmp.name)
                 errors.append(f"{url}: checksum mismatch")
                 continue
@@ -147,8 +159,10 @@ def _download(f: RemoteFile) -> Path:
 def _missing_message(missing: list[RemoteFile], dirs: list[Path], why: str) -> str:
     names = ", ".join(f.describe() for f in missing)
     where = ", ".join(str(d) for d in dirs)
+    urls = " ".join(f.urls[0] for f in missing if f.urls)
     return (f"missing data file{'s' if len(missing) > 1 else ''} {names} ({why}); searched {where}; "
-            f"put the file{'s' if len(missing) > 1 else ''} there or pass --data-dir DIR")
+            + (f"download {urls} and " if urls else "")
+            + f"put the file{'s' if len(missing) > 1 else ''} there (as {names}) or pass --data-dir DIR")
 
 
 # --------------------------------------------------------------------------------------------

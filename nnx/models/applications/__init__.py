@@ -6,6 +6,7 @@ logits (the softmax is in the loss). Each architecture's module declares its
 family; the spec they share and the Keras default input shapes are here.
 """
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, PositiveInt
@@ -31,6 +32,12 @@ class ApplicationSpec(Strict):
     classes: PositiveInt | None = Field(None, description="outputs; default: the data set's classes, else 1000")
     input_shape: tuple[PositiveInt, PositiveInt, PositiveInt] | None = Field(
         None, description="(height, width, channels); default: the data set's, else Keras's default")
+    weights: Literal["imagenet"] | Path | None = Field(
+        None, description="'imagenet': Keras' ImageNet weights (downloaded from Keras' servers on first use, "
+                          "md5-checked); a path: a Keras HDF5 weight file of your own; default: random")
+    include_top: bool = Field(
+        True, description="the ImageNet classifier on top; false: the network ends at its last feature map "
+                          "(Keras' include_top=False)")
 
     @property
     def default_input_shape(self) -> tuple[int, int, int]:

@@ -120,7 +120,7 @@ def mixed_e(cin, rngs) -> Mixed:  # mixed 9, 10: 8x8
 
 
 class InceptionV3(nnx.Module):
-    def __init__(self, input_shape, classes: int, *, rngs: nnx.Rngs):
+    def __init__(self, input_shape, classes: int, *, include_top: bool = True, rngs: nnx.Rngs):
         c = input_shape[-1]
         self.conv1 = conv_bn(c, 32, 3, strides=2, padding="VALID", rngs=rngs)
         self.conv2 = conv_bn(32, 32, 3, padding="VALID", rngs=rngs)
@@ -137,7 +137,8 @@ class InceptionV3(nnx.Module):
             cin = block.out_channels
         for i, block in enumerate(blocks):
             setattr(self, f"mixed{i}", block)
-        self.predictions = dense(cin, classes, rngs=rngs)
+        # without the top (Keras' include_top=False) the output is mixed10's map
+        self.predictions = dense(cin, classes, rngs=rngs) if include_top else None
 
     def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
         x = self.conv3(self.conv2(self.conv1(x, train), train), train)
@@ -146,12 +147,14 @@ class InceptionV3(nnx.Module):
         x = max_pool(x, 3, 2)
         for i in range(11):
             x = getattr(self, f"mixed{i}")(x, train)
+        if self.predictions is None:
+            return x
         return self.predictions(x.mean(axis=(1, 2)))
 
 
 def build_inception_v3(spec, info, rngs: nnx.Rngs) -> InceptionV3:
     shape, classes = image_shape_and_classes(spec, info, min_size=75)
-    return InceptionV3(shape, classes, rngs=rngs)
+    return InceptionV3(shape, classes, include_top=spec.include_top, rngs=rngs)
 
 
 class InceptionV3Spec(ApplicationSpec):

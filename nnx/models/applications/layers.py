@@ -98,4 +98,7 @@ def image_shape_and_classes(spec, info, *, min_size: int) -> tuple[tuple[int, in
                           f"(as in Keras), got {shape[0]}x{shape[1]}; use larger images or another model")
     classes = spec.classes if spec.classes is not None else (info.outputs if info.num_classes or
                                                              info.task != "classification" else 1000)
+    if spec.weights == "imagenet" and spec.include_top and classes != 1000:
+        raise ConfigError(f"model.type {spec.type}: the ImageNet top has 1000 outputs, not {classes}; "
+                          "set model.include_top: false to put a head of your own on the network")
     return shape, classes

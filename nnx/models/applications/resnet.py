@@ -94,7 +94,8 @@ def stack_v2(cin: int, filters: int, blocks: int, stride: int, rngs) -> Stack:
 
 
 class ResNet(nnx.Module):
-    def __init__(self, input_shape, classes: int, blocks, *, preact: bool, rngs: nnx.Rngs):
+    def __init__(self, input_shape, classes: int, blocks, *, preact: bool, include_top: bool = True,
+                 rngs: nnx.Rngs):
         self.preact = preact
         self.conv1 = conv(input_shape[-1], 64, 7, strides=2, padding=((3, 3), (3, 3)), rngs=rngs)
         self.conv1_bn = None if preact else batch_norm(64, epsilon=EPS, rngs=rngs)
@@ -108,7 +109,8 @@ class ResNet(nnx.Module):
             setattr(self, f"conv{i + 2}", stage)
             cin = 4 * filters
         self.post_bn = batch_norm(cin, epsilon=EPS, rngs=rngs) if preact else None
-        self.predictions = dense(cin, classes, rngs=rngs)
+        # without the top (Keras' include_top=False) the output is the last stage's map
+        self.predictions = dense(cin, classes, rngs=rngs) if include_top else None
 
     def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
         x = self.conv1(x)
@@ -119,12 +121,15 @@ class ResNet(nnx.Module):
             x = getattr(self, f"conv{i + 2}")(x, train)
         if self.post_bn is not None:
             x = jax.nn.relu(self.post_bn(x, use_running_average=not train))
+        if self.predictions is None:
+            return x
         return self.predictions(x.mean(axis=(1, 2)))
 
 
 def build_resnet(spec, info, rngs: nnx.Rngs) -> ResNet:
     shape, classes = image_shape_and_classes(spec, info, min_size=32)
-    return ResNet(shape, classes, BLOCKS[spec.type], preact=spec.type.endswith("v2"), rngs=rngs)
+    return ResNet(shape, classes, BLOCKS[spec.type], preact=spec.type.endswith("v2"), include_top=spec.include_top,
+                  rngs=rngs)
 
 
 class ResNetSpec(ApplicationSpec):

@@ -36,7 +36,7 @@ class VGGBlock(nnx.Module):
 
 
 class VGG(nnx.Module):
-    def __init__(self, input_shape, classes: int, convs_per_block, *, rngs: nnx.Rngs):
+    def __init__(self, input_shape, classes: int, convs_per_block, *, include_top: bool = True, rngs: nnx.Rngs):
         height, width, channels = input_shape
         cin = channels
         self.blocks = len(convs_per_block)
@@ -44,13 +44,17 @@ class VGG(nnx.Module):
             setattr(self, f"block{i + 1}", VGGBlock(cin, cout, convs, rngs=rngs))
             cin = cout
             height, width = height // 2, width // 2
-        self.fc1 = dense(height * width * cin, 4096, rngs=rngs)
-        self.fc2 = dense(4096, 4096, rngs=rngs)
-        self.predictions = dense(4096, classes, rngs=rngs)
+        self.include_top = include_top
+        if include_top:  # without the top (Keras' include_top=False) the output is block5's pooled map
+            self.fc1 = dense(height * width * cin, 4096, rngs=rngs)
+            self.fc2 = dense(4096, 4096, rngs=rngs)
+            self.predictions = dense(4096, classes, rngs=rngs)
 
     def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
         for i in range(self.blocks):
             x = getattr(self, f"block{i + 1}")(x)
+        if not self.include_top:
+            return x
         x = x.reshape(x.shape[0], -1)
         x = jax.nn.relu(self.fc1(x))
         x = jax.nn.relu(self.fc2(x))
@@ -59,7 +63,7 @@ class VGG(nnx.Module):
 
 def build_vgg(spec, info, rngs: nnx.Rngs) -> VGG:
     shape, classes = image_shape_and_classes(spec, info, min_size=32)
-    return VGG(shape, classes, CONFIGS[spec.type], rngs=rngs)
+    return VGG(shape, classes, CONFIGS[spec.type], include_top=spec.include_top, rngs=rngs)
 
 
 class VGGSpec(ApplicationSpec):

@@ -59,7 +59,7 @@ class MiddleBlock(nnx.Module):
 
 
 class Xception(nnx.Module):
-    def __init__(self, input_shape, classes: int, *, rngs: nnx.Rngs):
+    def __init__(self, input_shape, classes: int, *, include_top: bool = True, rngs: nnx.Rngs):
         self.block1_conv1 = ConvBN(input_shape[-1], 32, 3, strides=2, use_bias=False, rngs=rngs)
         self.block1_conv2 = ConvBN(32, 64, 3, use_bias=False, rngs=rngs)
         self.block2 = DownBlock(64, 128, 128, relu_first=False, rngs=rngs)
@@ -72,7 +72,8 @@ class Xception(nnx.Module):
         self.block14_sepconv1_bn = batch_norm(1536, rngs=rngs)
         self.block14_sepconv2 = SeparableConv(1536, 2048, rngs=rngs)
         self.block14_sepconv2_bn = batch_norm(2048, rngs=rngs)
-        self.predictions = dense(2048, classes, rngs=rngs)
+        # without the top (Keras' include_top=False) the output is block14's map
+        self.predictions = dense(2048, classes, rngs=rngs) if include_top else None
 
     def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
         x = self.block1_conv2(self.block1_conv1(x, train), train)
@@ -80,12 +81,14 @@ class Xception(nnx.Module):
             x = getattr(self, f"block{i}")(x, train)
         x = jax.nn.relu(self.block14_sepconv1_bn(self.block14_sepconv1(x), use_running_average=not train))
         x = jax.nn.relu(self.block14_sepconv2_bn(self.block14_sepconv2(x), use_running_average=not train))
+        if self.predictions is None:
+            return x
         return self.predictions(x.mean(axis=(1, 2)))
 
 
 def build_xception(spec, info, rngs: nnx.Rngs) -> Xception:
     shape, classes = image_shape_and_classes(spec, info, min_size=71)
-    return Xception(shape, classes, rngs=rngs)
+    return Xception(shape, classes, include_top=spec.include_top, rngs=rngs)
 
 
 class XceptionSpec(ApplicationSpec):
