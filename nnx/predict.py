@@ -322,12 +322,12 @@ def read_inputs(rec: dict, inputs: list[Path], texts: list[str]):
     return _tables(rec, inputs, texts)
 
 
-def _images(rec: dict, inputs: list[Path]):
-    from .data.preprocessing import image_array
-
+def image_files(inputs: list[Path]) -> list[Path]:
+    """The image files of `inputs`: files as given, and each folder's files (those of its
+    subfolders too: a folder of class folders), hidden ones left out."""
     files = []
     for path in inputs:
-        if path.is_dir():  # its files, those of its subfolders too (a folder of class folders)
+        if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file()
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not found:
@@ -335,6 +335,40 @@ def _images(rec: dict, inputs: list[Path]):
             files += found
         else:
             files.append(path)
+    return files
+
+
+def predict_pretrained(arch: str, inputs, weights="imagenet", *, class_names=None, resize: str = "stretch",
+                       batch_size: int = 32, data_dir=None, pretrained=None) -> Prediction:
+    """A pretrained ImageNet network's answers for image files or folders (`nnx predict --model
+    ARCH --weights imagenet|FILE.h5`): each image decoded as RGB, resized to the network's input
+    by `resize` and preprocessed as Keras does for that family (see
+    `nnx.models.applications.pretrained`)."""
+    import jax
+    from flax import nnx
+
+    from .models.applications.pretrained import _decode, load_pretrained
+
+    files = image_files([Path(p) for p in inputs])
+    if not files:
+        raise ConfigError(f"--model {arch}: give image files or folders to classify")
+    net = pretrained or load_pretrained(arch, weights, True, class_names=class_names, data_dir=data_dir)
+    height, width, _ = net.input_shape
+    forward = nnx.jit(lambda m, x: m(x, train=False))
+    outputs = []
+    for start in range(0, len(files), batch_size):
+        pixels = np.stack([_decode(str(f), (height, width), resize) for f in files[start:start + batch_size]])
+        outputs.append(np.asarray(forward(net.module, net.preprocess(pixels.astype(np.float32)))))
+    source = f"{net.arch} ({weights if weights == 'imagenet' else Path(weights).name} weights)"
+    note = f"images resized to {height}x{width} ({resize}) and preprocessed as Keras' {net.arch}"
+    return Prediction(Path(source), "classification", net.class_names, [str(f) for f in files],
+                      np.concatenate(outputs), notes=[note])
+
+
+def _images(rec: dict, inputs: list[Path]):
+    from .data.preprocessing import image_array
+
+    files = image_files(inputs)
     arrays, notes = [], []
     for file in files:
         pixels, note = image_array(file, rec, str(file))

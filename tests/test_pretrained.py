@@ -264,3 +264,43 @@ def test_a_bad_image_is_named(tmp_path):
         classify_images([tmp_path / "notes.png"], pretrained=net)
     with pytest.raises(DataError, match=r"gone\.jpg: no such image file"):
         classify_images([tmp_path / "gone.jpg"], pretrained=net)
+
+
+def test_predict_pretrained_gives_the_classify_images_ranking(tmp_path):
+    from PIL import Image
+
+    from nnx.predict import predict_pretrained
+
+    load_h5("resnet50", module := small_resnet(), write_h5(tmp_path / "w.h5", keras_layers()))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 50, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
+    net = Pretrained("resnet50", module, preprocess_fn("resnet50"), list("abcde"), (32, 32, 3))
+    expected = classify_images(sorted(folder.iterdir()), pretrained=net, top=3)
+    result = predict_pretrained("resnet50", [folder], pretrained=net, batch_size=2)
+    assert result.names == [path for path, _ in expected]
+    for got, (_, want) in zip(result.top(3), expected, strict=True):
+        assert [name for name, _ in got] == [name for name, _ in want]
+        np.testing.assert_allclose([p for _, p in got], [p for _, p in want], rtol=1e-5)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "resnet51", "x.png"], "unknown pretrained network 'resnet51'; choose one of resnet50"),
+    (["--model", "resnet50"], "--model resnet50: give image files or folders"),
+    (["--model", "resnet50", "--split", "test"], "--split and --text are for a run folder"),
+    (["--model", "resnet50", "--class-names", "n.json", "x.png"], "--class-names names the outputs"),
+    (["RUN", "x.png", "--weights", "imagenet"], "--weights goes with --model ARCH"),
+    (["--model", "resnet50", "x.png"], "missing data file keras-applications/resnet50_weights_tf_dim_ordering"),
+])
+def test_predict_model_bad_inputs_are_one_line(tmp_path, monkeypatch, capsys, args, message):
+    from tests.helpers import run_cli
+
+    monkeypatch.setenv("NNX_NO_DOWNLOAD", "1")
+    monkeypatch.setenv("NNX_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "RUN").mkdir()
+    code, out, err = run_cli(["predict", *args], capsys)
+    assert code == 2, (out, err)
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

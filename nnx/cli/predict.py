@@ -13,20 +13,31 @@ SHOWN_ROWS = 20  # rows of a split's table on the terminal; csv and json hold th
 
 
 @click.command()
-@click.argument("sources", nargs=-1, metavar="RUN [INPUTS]...")
+@click.argument("sources", nargs=-1, metavar="RUN [INPUTS]... | --model ARCH IMAGES...")
 @click.option("--text", "texts", multiple=True, metavar="TEXT",
               help="A review to classify (a text run); repeat for several.")
 @click.option("--split", type=click.Choice(["test", "val", "train"]),
               help="Predict the run's own split instead, and score it against the recorded metrics.")
-@click.option("--top", "top", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Classifiers: how many of the most probable classes to show.")
+@click.option("--top", "top", type=click.IntRange(min=1),
+              help="Classifiers: how many of the most probable classes to show (default 3; 5 with --model).")
+@click.option("--model", "arch", metavar="ARCH",
+              help="Classify images with a pretrained ImageNet network instead of a run: resnet50, vgg16, "
+                   "inception_v3, ... (nnx count-params --list).")
+@click.option("--weights", metavar="imagenet|FILE.h5",
+              help="With --model: Keras' ImageNet weights (default; downloaded on first use) or a Keras HDF5 "
+                   "weight file of your own.")
+@click.option("--class-names", "class_names", type=click.Path(dir_okay=False), metavar="FILE",
+              help="With --weights FILE.h5: the output classes' names (a JSON list or the ImageNet index format).")
+@click.option("--resize", type=click.Choice(["stretch", "crop"]),
+              help="With --model: stretch to the input size as Keras' load_img does (default), or crop "
+                   "the largest centred square first.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
               help="Output: a table (default), csv or json; with -o, from the file's extension.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the predictions to this file.")
 @data_dir_option
 @device_option("Where to run the model.")
 @debug_option
-def predict(sources, texts, split, top, fmt, output, data_dir, device, debug):
+def predict(sources, texts, split, top, arch, weights, class_names, resize, fmt, output, data_dir, device, debug):
     """Predict with a trained run: images, rows of a table, or reviews, by the run's own preprocessing.
 
     RUN is a completed run folder (or an ensemble's, which predicts with its members' mean).
@@ -42,13 +53,22 @@ def predict(sources, texts, split, top, fmt, output, data_dir, device, debug):
       nnx predict outputs/default/20260101-120000-network new_customers.csv -o out.csv
       nnx predict outputs/imdb_bow/20260101-120000-nn --text "A wonderful, moving film."
       nnx predict outputs/mnist_mlp/20260101-120000-default --split test --format json
+      nnx predict --model resnet50 --weights imagenet cat.jpg flamingo.png
     """
     from ..errors import ConfigError
 
+    fmt = fmt or _format_of(output)
+    if arch is not None:
+        _predict_pretrained(arch, sources, texts, split, top or 5, weights, class_names, resize, fmt, output,
+                            data_dir, device)
+        return
+    for given, option in ((weights, "--weights"), (class_names, "--class-names"), (resize, "--resize")):
+        if given is not None:
+            raise ConfigError(f"{option} goes with --model ARCH (a pretrained network); a run uses its own weights")
+    top = top or 3
     if not sources:
         raise ConfigError("nnx predict: give a run folder, e.g. nnx predict outputs/mnist_mlp/<run> digit.png")
     run, inputs = sources[0], sources[1:]
-    fmt = fmt or _format_of(output)
     from .. import runtime
 
     runtime.select_device(device)
@@ -56,6 +76,28 @@ def predict(sources, texts, split, top, fmt, output, data_dir, device, debug):
     from .. import predict as predict_
 
     result = predict_.predict(run, inputs, texts, split=split, data_dir=data_dir)
+    _report(result, top, fmt, output)
+
+
+def _predict_pretrained(arch, sources, texts, split, top, weights, class_names, resize, fmt, output, data_dir,
+                        device) -> None:
+    from ..errors import ConfigError
+
+    if split is not None or texts:
+        raise ConfigError(f"--model {arch} classifies images; --split and --text are for a run folder")
+    if not sources:
+        raise ConfigError(f"--model {arch}: give image files or folders, e.g. nnx predict --model {arch} cat.jpg")
+    if class_names is not None and (weights is None or weights == "imagenet"):
+        raise ConfigError("--class-names names the outputs of a weight file of your own (--weights FILE.h5); "
+                          "ImageNet's names come with --weights imagenet")
+    from .. import runtime
+
+    runtime.select_device(device)
+    runtime.check_device(device)
+    from .. import predict as predict_
+
+    result = predict_.predict_pretrained(arch, sources, weights or "imagenet", class_names=class_names,
+                                         resize=resize or "stretch", data_dir=data_dir)
     _report(result, top, fmt, output)
 
 
