@@ -143,7 +143,8 @@ class NnxSide:
         if self.reporter is not None:
             self.reporter.epoch_started[self.spec.run_name] = t  # as its epoch_ended does between epochs
             on_steps = lambda done, total: self.reporter.steps_done(self.spec, i, done, total)  # noqa: E731
-        self.state, sums = self.epoch_fn(self.state, self.x, self.y, self.jax.random.fold_in(self.key, i), on_steps)
+        self.state, sums = self.epoch_fn(self.state, self.x, self.y, self.jax.random.fold_in(self.key, i),
+                                         on_steps=on_steps)
         float(sums["loss"])  # the one host sync per epoch that `nnx train` also makes
         return time.perf_counter() - t
 

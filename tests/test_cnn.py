@@ -137,7 +137,8 @@ def test_an_epoch_split_into_calls_equals_one_scan():
         core, state = make_core(model, tasks.CLASSIFICATION, run.training, run.regularization, 6)
         epoch, told = compile_epoch(core, n, steps_per_call=per_call), []
         for i in range(2):
-            state, sums = epoch(state, x, y, jax.random.key(i), lambda done, total, told=told: told.append((done, total)))
+            state, sums = epoch(state, x, y, jax.random.key(i),
+                                 on_steps=lambda done, total, told=told: told.append((done, total)))
         results[per_call] = (state, sums, told)
     assert steps_per_call(model, 6) == 1
     assert results[None][2] == [] and results[2][2] == [(2, 6), (2, 6)]

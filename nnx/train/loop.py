@@ -407,8 +407,7 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
             val_out = evaluate(state["params"], state["rest"], val.x, val.y, val.w) if val else None
             jax.block_until_ready((sums, val_out))  # the epoch's time, not its dispatch's
             seconds = (time.perf_counter() - t0) / len(trainees)
-            # Read once an epoch: every seed decides alike, and the epoch a stop ends is the one saved.
-            stop_requested, since_saved, saved = should_stop(), time.perf_counter() - last_saved, False
+            ended = []  # (index, state) of the runs that trained this epoch
             for i, trainee in enumerate(trainees):
                 if stopped[i]:
                     continue
@@ -434,6 +433,12 @@ def fit_all(trainees: Sequence[Trainee], *, should_stop: Callable[[], bool] = la
                     frozen[i] = jax.tree.map(jnp.copy, mine)
                 for callback in trainee.callbacks:
                     callback(record)
+                ended.append((i, mine))
+            # Read once an epoch, after its callbacks (a stop asked while they report counts): every
+            # seed decides alike, and the epoch a stop ends is the one saved.
+            stop_requested, since_saved, saved = should_stop(), time.perf_counter() - last_saved, False
+            for i, mine in ended:
+                trainee = trainees[i]
                 if trainee.checkpoints is not None and should_checkpoint(
                         epoch, training.epochs, since_saved, training.checkpoint_every_s,
                         stopping=stop_requested or stopped[i]):
