@@ -40,11 +40,15 @@ def measure(arch: str, batch: int, reps: int) -> dict:
     from nnx.models.applications.pretrained import build_module
     from nnx.models.applications.weights import keras_layers
 
-    module = build_module(arch)  # ImageNet size, 1000 classes, with the top
-    leaves = jax.tree.leaves(nnx.state(module, nnx.Param, nnx.BatchStat))
+    abstract = nnx.eval_shape(lambda: build_module(arch))  # ImageNet size, 1000 classes, with the top
+    leaves = jax.tree.leaves(nnx.state(abstract, nnx.Param, nnx.BatchStat))
     params = sum(int(np.prod(a.shape)) for a in leaves)
-    size_mb = sum(a.size * a.dtype.itemsize for a in leaves) / 2**20
-    depth = len(keras_layers(arch, module))
+    size_mb = sum(int(np.prod(a.shape)) * np.dtype(a.dtype).itemsize for a in leaves) / 2**20
+    depth = len(keras_layers(arch, abstract))
+    if reps == 0:  # counts only
+        return {"arch": arch, "size_mb": size_mb, "params": params, "depth": depth, "ms": float("nan"),
+                "ms_all": [], "compile_s": float("nan")}
+    module = build_module(arch)
     shape = APPLICATION_INPUT_SHAPES[arch]
     x = jax.random.uniform(jax.random.key(0), (batch, *shape), minval=-1.0, maxval=1.0)
     graphdef, state = nnx.split(module)
@@ -64,7 +68,7 @@ def measure(arch: str, batch: int, reps: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("archs", nargs="*")
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=3, help="timed steps; 0: size, parameters and depth only")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)

@@ -135,13 +135,15 @@ def load_weights(module, arch: str, weights, include_top: bool = True, data_dir=
     """Load `weights` ('imagenet' or a path to a Keras HDF5 file) into `module`; returns the file read."""
     from .weights import load_h5
 
-    if weights == "imagenet":
-        path = fetch([weights_file(arch, include_top)], data_dir)[0]
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise ConfigError(f"weight file {path} not found; give 'imagenet' or the path of a Keras .h5 weight file")
+    path = fetch([weights_file(arch, include_top)], data_dir)[0] if weights == "imagenet" else _own_file(weights)
     load_h5(arch, module, path)
+    return path
+
+
+def _own_file(weights) -> Path:
+    path = Path(weights)
+    if not path.is_file():
+        raise ConfigError(f"weight file {path} not found; give 'imagenet' or the path of a Keras .h5 weight file")
     return path
 
 
@@ -155,7 +157,7 @@ def load_pretrained(arch: str, weights="imagenet", include_top: bool = True, *, 
     shape = tuple(input_shape or APPLICATION_INPUT_SHAPES[arch])
     names = read_class_names(class_names) if class_names else None
     if weights != "imagenet" and include_top and names is None:
-        classes = _top_size(weights)
+        classes = _top_size(_own_file(weights))
     else:
         classes = len(names) if names is not None and weights != "imagenet" else 1000
     module = build_module(arch, include_top, shape, classes)
