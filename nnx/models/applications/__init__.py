@@ -92,13 +92,14 @@ class ApplicationSpec(Strict):
         if self.head is not None and self.include_top:
             raise ValueError("model.head replaces the network's top: set model.include_top: false, or remove "
                              "model.head to train the ImageNet classifier layer as it is")
+        # Judged by value, not by which keys were written: a run's config.yaml has every default.
         if self.head is None:
-            given = [k for k in ("trainable", "base_learning_rate_factor", "cache_features")
-                     if k in self.model_fields_set]
+            given = [k for k, default in (("trainable", "all"), ("base_learning_rate_factor", 1.0),
+                                          ("cache_features", True)) if getattr(self, k) != default]
             if given:
                 raise ValueError(f"model.{given[0]} is for transfer learning: add model.head (and include_top: "
                                  "false), e.g. head: {dense: [256], dropout: 0.3}")
-        if self.trainable == "head" and "base_learning_rate_factor" in self.model_fields_set:
+        if self.trainable == "head" and self.base_learning_rate_factor != 1.0:
             raise ValueError("model.base_learning_rate_factor: the base is frozen (trainable: head) and learns "
                              "nothing; set trainable: all to fine-tune it")
         return self
