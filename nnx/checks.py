@@ -15,6 +15,7 @@ def problems(spec, own: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
     """The problems of one run's config. `own`: the sections its variant sets itself."""
     from . import data, models
     from .errors import ConfigError
+    from .models.base import NETWORK_SECTIONS
     from .record.metrics import unknown_metric
     from .train import tasks
 
@@ -32,7 +33,7 @@ def problems(spec, own: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
                                   "lists every model type)")
         return
     if not family.network:
-        for section in ("training", "regularization"):
+        for section in NETWORK_SECTIONS:
             if own.get(section):
                 yield ((section,), f"{section}: {spec.model.type} is fitted in closed form and uses no "
                                    f"{section} settings; remove them from this variant")

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .models.base import Model
+from .show import confusion
 
 SPLITS = ("validation", "test")
 
@@ -59,6 +61,40 @@ def combine(outputs: list[np.ndarray], task: str) -> np.ndarray:
         p = np.clip(p, 1e-12, 1 - 1e-12)  # a member certain of a class gives p = 1: keep the logit finite
         return np.log(p) - np.log1p(-p)
     raise ValueError(f"unknown task {task!r}")
+
+
+class Averaged(Model):
+    """An ensemble's folder as one `Model`: its members' outputs combined as the ensemble scored
+    them (`combine`). Nothing to fit or save: its members are trained run folders."""
+
+    def __init__(self, members: list[Model], task: str):
+        first = members[0]
+        super().__init__(members, first.family, first.spec, first.info)
+        self.members, self.task, self.run_spec = members, task, first.run_spec
+
+    @property
+    def trains_in_epochs(self) -> bool:
+        return False
+
+    @classmethod
+    def load(cls, path: Path, summary, data_dir=None) -> Averaged:
+        from .models import load_run
+
+        runs = [Path(m["run"]) for m in summary.members or [] if isinstance(m, dict) and "run" in m]
+        if not runs:
+            raise ConfigError(f"{path}: an ensemble whose summary.json lists no member runs; make it again "
+                              "with nnx ensemble")
+        for run in runs:
+            if not (run / "summary.json").is_file():
+                raise ConfigError(f"{path}: its member {run} is gone (no summary.json there); an ensemble "
+                                  "predicts with its members' saved models")
+        return cls([load_run(run, data_dir) for run in runs], summary.task)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return combine([m.predict(x) for m in self.members], self.task).astype(np.float32)
+
+    def num_params(self) -> int:
+        return sum(m.num_params() for m in self.members)
 
 
 def _fingerprint(x: np.ndarray, y: np.ndarray) -> str:
@@ -173,6 +209,7 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
     for i, member in enumerate(members, 1):
         progress(f"[{i}/{len(members)}] {member.path.name}")
         dataset = data.load(member.spec.data, seed=member.spec.seed, data_dir=data_dir)
+        classes = dataset.meta.get("classes")  # the same data section for all: the same names
         try:
             model = load_run(member.path)
         except Exception as e:  # a damaged or partial checkpoint: Orbax's own errors say little to a user
@@ -195,7 +232,11 @@ def ensemble(paths, output_dir: str | Path | None = None, data_dir=None, write: 
                           "one test set")
     scores = {s: score(task, combine([m.outputs[s] for m in members], task.name), targets[s]) for s in same}
     summary = _summary(members, experiment, scores, task, time.perf_counter() - started)
-    folder = _write(summary, members, output_dir) if write else None
+    classification = None
+    if confusion.is_classifier(task.name):  # what the ensemble gets wrong, as a run's classification.json
+        classification = confusion.report(task.name, combine([m.outputs["test"] for m in members], task.name),
+                                          targets["test"], classes)
+    folder = _write(summary, members, output_dir, classification) if write else None
     if folder is not None:
         summary["run"] = folder.name
     return EnsembleResult(folder, summary, members)
@@ -246,7 +287,7 @@ def shared_config(configs: list[dict]) -> dict:
     return shared
 
 
-def _write(summary: dict, members: list[Member], output_dir) -> Path:
+def _write(summary: dict, members: list[Member], output_dir, classification: dict | None = None) -> Path:
     import yaml
 
     from .record import RunFolder
@@ -263,6 +304,10 @@ def _write(summary: dict, members: list[Member], output_dir) -> Path:
     }
     try:
         folder.write_config(yaml.safe_dump(config, sort_keys=False))
+        confusion.write(folder.path, classification)
+        preprocessing = members[0].path / "preprocessing.json"  # the members' data are the same
+        if preprocessing.is_file():
+            shutil.copyfile(preprocessing, folder.path / "preprocessing.json")
         folder.write_summary({**summary, "run": folder.path.name})
         folder.set_status("completed")
     except BaseException:  # a full disk or Ctrl-C mid-write: no half-written folder stays behind

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -35,6 +36,13 @@ class ConsoleReporter:
         self.progress: Progress | None = None
         self.bars: dict[str, object] = {}     # run name -> its progress task
         self.in_flight: set[str] = set()
+        self.epoch_started: dict[str, float] = {}  # run name -> when its current epoch began
+        self.epochs_shown: dict[str, int] = {}     # run name -> epochs ended in this session
+
+    @property
+    def shows_steps(self) -> bool:
+        """Whether progress inside an epoch is wanted (`steps_done`): on a terminal only."""
+        return self.live
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -57,14 +65,35 @@ class ConsoleReporter:
             self.bars[spec.run_name] = self.progress.add_task(label, total=epochs,
                                                               status="compiling...")
 
+    def steps_done(self, spec, epoch: int, done: int, total: int) -> None:
+        """Inside an epoch run as several calls: once it has run for more than 2 s, the bar advances
+        by the steps done, with examples per second and the epoch's time left (Rich redraws the bar
+        10 times a second on its own thread; this only sets numbers)."""
+        bar = self.bars.get(spec.run_name)
+        if bar is None:
+            return
+        now = time.perf_counter()
+        started = self.epoch_started.setdefault(spec.run_name, now)
+        elapsed = now - started
+        if elapsed < 2.0 or done == 0:
+            return
+        rate = done / elapsed
+        examples = rate * spec.training.batch_size
+        self.progress.update(bar, completed=self.epochs_shown.get(spec.run_name, 0) + done / total,
+                             status=f"epoch {epoch}: step {done}/{total}, {examples:,.0f} examples/s, "
+                                    f"{(total - done) / rate:.0f}s left")
+
     def epoch_ended(self, spec, record) -> None:
         if self.quiet:
             return
         status = f"train {_headline(record.train)}"
         if record.validation:
             status += f" | val {_headline(record.validation)}"
+        # The next epoch's clock starts now (the first one's at its first finished step: after compiling).
+        self.epoch_started[spec.run_name] = time.perf_counter()
         if spec.run_name in self.bars:
-            self.progress.update(self.bars[spec.run_name], advance=1, status=status)
+            self.epochs_shown[spec.run_name] = self.epochs_shown.get(spec.run_name, 0) + 1
+            self.progress.update(self.bars[spec.run_name], completed=self.epochs_shown[spec.run_name], status=status)
         else:
             who = f"{spec.run_name} " if len(self.in_flight) > 1 else ""
             self.console.print(f"  {who}epoch {record.epoch}/{spec.training.epochs}  {status}  ({record.seconds:.2f}s)")
@@ -89,5 +118,8 @@ class ConsoleReporter:
 
 
 def print_error(message: str) -> None:
-    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    from rich.markup import escape
+
+    # Escaped: a message's own brackets (jax[cuda13], a path) are text, not Rich markup.
+    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
 

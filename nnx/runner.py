@@ -19,6 +19,7 @@ from . import __version__
 from .config import Experiment, RunSpec, dump_run_config
 from .errors import ConfigError, NnxError, RunError
 from .record import RunFolder, Summary, ensure_writable
+from .show.confusion import record_run as record_classification
 
 
 class Reporter(Protocol):
@@ -60,7 +61,7 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
     outcomes: list[RunOutcome] = []
     total = len(experiment.runs)
     with InterruptFlag(reporter) as interrupt:
-        for group in _parallel_groups(experiment.runs):
+        for group in parallel_groups(experiment.runs):
             ended = _run_group(group, datasets, output_dir, reporter, len(outcomes) + 1, total, interrupt,
                                debug, devices=devices)
             for outcome in ended:
@@ -68,29 +69,52 @@ def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", d
                 outcomes.append(outcome)
             # Ctrl-C stops the experiment whichever epoch it came in: a run that had only its last
             # epoch left completes, and the remaining runs are not started.
-            if interrupt() or any(o.status == "interrupted" for o in ended):
+            if interrupt() or any(o.status == "interrupted" for o in ended) or len(ended) < len(group):
                 break
-    left = experiment.runs[len(outcomes):]
+    started = {id(o.spec) for o in outcomes}
+    left = [s for s in experiment.runs if id(s) not in started]
     if left:
         reporter.message(f"not started: {', '.join(s.run_name for s in left)} (train them with --only, "
                          "or run the experiment again)")
         if not any(o.status == "interrupted" for o in outcomes):
-            outcomes.append(RunOutcome(left[0], None, "interrupted", error="stopped by Ctrl-C before "
+            outcomes.append(RunOutcome(left[0], None, "interrupted", error=f"stopped by {interrupt.cause} before "
                                        f"{', '.join(s.run_name for s in left)}; train them with --only"))
     return outcomes
 
 
-def _parallel_groups(runs: list[RunSpec]) -> list[list[RunSpec]]:
-    """Runs in order; the seeds of a variant with training.parallel_seeds form one group."""
-    groups: list[list[RunSpec]] = []
-    for spec in runs:
-        last = groups[-1] if groups else None
-        if (last and spec.training.parallel_seeds and last[0].variant == spec.variant
-                and last[0].training.parallel_seeds):
-            last.append(spec)
+def parallel_groups(runs: list[RunSpec]) -> list[list[RunSpec]]:
+    """The runs in groups trained together, in the order of each group's first run: the seeds of a
+    variant with training.parallel_seeds; with sweep.vectorize, the settings and seeds of a
+    variant's sweep that differ only in numbers (`_vectorized_key`). Every other run alone."""
+    groups: dict[tuple, list[RunSpec]] = {}
+    for i, spec in enumerate(runs):
+        if spec.sweep is not None and spec.sweep.vectorize:
+            key = ("sweep", spec.sweep.variant, _vectorized_key(spec))
+        elif spec.training.parallel_seeds:
+            key = ("seeds", spec.variant)
         else:
-            groups.append([spec])
-    return groups
+            key = ("alone", i)
+        groups.setdefault(key, []).append(spec)
+    return list(groups.values())
+
+
+_parallel_groups = parallel_groups  # its name before sweeps (nnx.launch.plan imports it so)
+
+
+def _vectorized_key(spec: RunSpec) -> str:
+    """A run's config less the numbers one compiled program takes per run (nnx.train.loop.fit_all):
+    seed, learning rate, l2/l1 weights, weight decay (whether it is on stays), dropout rates (whether
+    each drops at all stays) and the divergence factor. Runs with one key share shapes and program."""
+    from .train.optim import weight_decay
+
+    config = spec.model_dump(mode="json", exclude={"variant", "seed", "sweep"})
+    config["training"]["optimizer"].pop("learning_rate")
+    config["training"].pop("divergence_factor")
+    config["regularization"] = {"weight_decay": weight_decay(spec.training, spec.regularization) > 0}
+    for key, value in list(config["model"].items()):
+        if "dropout" in key:
+            config["model"][key] = [r > 0 for r in value] if isinstance(value, list) else value > 0
+    return json.dumps(config, sort_keys=True)
 
 
 def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, total, interrupt, debug=False,
@@ -98,19 +122,46 @@ def _run_group(specs: list[RunSpec], datasets, output_dir, reporter, index, tota
     """One run, or the seeds of one variant trained together; each into its own run folder. A
     failure is recorded in the folders and reported, and the experiment goes on."""
     from . import models
+    from .data.preprocessing import record
 
     data = [datasets.get(spec) for spec in specs]
     built = [models.make(spec.model, d.info, spec.seed) for spec, d in zip(specs, data)]
-    folders = []
-    for i, (spec, model) in enumerate(zip(specs, built)):
-        folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
-        folder.write_config(dump_run_config(spec))
-        together = {"parallel_seeds": [s.seed for s in specs]} if len(specs) > 1 else {}
-        folder.set_status("running", **together)
-        folders.append(folder)
-        reporter.run_started(spec, index + i, total, folder.path, model.num_params(),
-                             spec.training.epochs if model.trains_in_epochs else 0)
-    return _fit_group(specs, data, built, folders, reporter, interrupt, resume=False, debug=debug, devices=devices)
+    # What `nnx predict` applies to new inputs, found before any folder is made
+    records = [record(spec.data, d) for spec, d in zip(specs, data)]
+    outcomes: list[RunOutcome] = []
+    for part in _same_program(built):
+        if outcomes and interrupt():
+            break  # the runs not started are named by run_experiment
+        folders = []
+        for i in part:
+            spec, model = specs[i], built[i]
+            folder = RunFolder.create(output_dir, spec.experiment, spec.run_name)
+            folder.write_config(dump_run_config(spec))
+            if records[i] is not None:
+                folder.write_preprocessing(records[i])
+            together = ({"parallel_seeds": [specs[j].seed for j in part]} if all(specs[j].variant == spec.variant
+                        for j in part) else {"trained_with": [specs[j].run_name for j in part]}) if len(part) > 1 else {}
+            folder.set_status("running", **together)
+            folders.append(folder)
+            reporter.run_started(spec, index + len(outcomes) + len(folders) - 1, total, folder.path,
+                                 model.num_params(), spec.training.epochs if model.trains_in_epochs else 0)
+        outcomes += _fit_group([specs[i] for i in part], [data[i] for i in part], [built[i] for i in part], folders,
+                               reporter, interrupt, resume=False, debug=debug, devices=devices)
+    return outcomes
+
+
+def _same_program(built) -> list[list[int]]:
+    """The indices of a group's models split by structure: only networks of one graph (layers,
+    shapes, which dropout layers drop at all: a family whose dropout rate is a constant of its
+    program, not state, differs in it) train in one program; the rest one by one."""
+    if len(built) < 2 or not built[0].trains_in_epochs:
+        return [[i] for i in range(len(built))]
+    from flax import nnx
+
+    parts: dict = {}
+    for i, model in enumerate(built):
+        parts.setdefault(nnx.graphdef(model.impl), []).append(i)
+    return list(parts.values())
 
 
 def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, debug=False,
@@ -121,7 +172,13 @@ def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, d
             reporter.epoch_ended(spec, epoch_record)
         return record
 
-    hooks = [{"callbacks": [on_epoch(f, s)], "checkpoint_dir": f.path / "checkpoints"} for f, s in zip(folders, specs)]
+    def on_steps(spec):  # progress inside long epochs, where the reporter shows it (a terminal)
+        if not getattr(reporter, "shows_steps", False):
+            return None
+        return lambda epoch, done, total: reporter.steps_done(spec, epoch, done, total)
+
+    hooks = [{"callbacks": [on_epoch(f, s)], "checkpoint_dir": f.path / "checkpoints", "progress": on_steps(s)}
+             for f, s in zip(folders, specs)]
     try:
         results = type(built[0]).fit_together(built, data, specs, hooks, should_stop=interrupt or (lambda: False),
                                               resume=resume, devices=devices)
@@ -144,12 +201,13 @@ def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, d
             outcomes.append(RunOutcome(spec, folder.path, "failed", error=result.error))
             continue
         if result.interrupted:  # between epochs: resumable
-            folder.set_status("interrupted", reason="interrupted by the user (Ctrl-C)",
-                              resume=f"nnx train --resume {folder.path}")
+            folder.set_status("interrupted", reason=getattr(interrupt, "reason", "interrupted"),
+                              signal=getattr(interrupt, "signal", None), resume=f"nnx train --resume {folder.path}")
             outcomes.append(RunOutcome(spec, folder.path, "interrupted",
                                        error=f"resume with: nnx train --resume {folder.path}"))
             continue
         model.save(folder.checkpoint_dir)
+        record_classification(folder.path, model, dataset)  # classification.json, for classifiers
         summary = _summary(spec, dataset, folder, model, result, together=len(specs) > 1).to_json()
         folder.write_summary(summary)
         folder.set_status("completed")
@@ -166,10 +224,12 @@ def _check_runs(specs: list[RunSpec], datasets, devices=None) -> None:
     from .train.devices import one_device
 
     if not one_device(devices):
-        grouped = [group[0].variant for group in _parallel_groups(specs) if len(group) > 1]
+        grouped = [group[0] for group in parallel_groups(specs) if len(group) > 1]
         if grouped:
-            raise ConfigError(f"--devices {devices} and training.parallel_seeds (variant {grouped[0]}) do not "
-                              "combine: parallel seeds train on one device; drop one of the two")
+            what = ("sweep.vectorize" if grouped[0].sweep is not None and grouped[0].sweep.vectorize
+                    else f"training.parallel_seeds (variant {grouped[0].variant})")
+            raise ConfigError(f"--devices {devices} and {what} do not combine: runs trained together train on "
+                              "one device; drop one of the two")
     seen = set()
     for spec in specs:
         dataset = datasets.get(spec)
@@ -259,6 +319,12 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     dataset = datasets.get(wanted)
     if changed:  # only once every check has passed: a refused resume leaves the folder as it was
         folder.write_config(dump_run_config(wanted))
+    if changed or not folder.has_preprocessing():  # a folder from before preprocessing.json gets one
+        from .data.preprocessing import record as preprocessing_record
+
+        preprocessing = preprocessing_record(wanted.data, dataset)
+        if preprocessing is not None:
+            folder.write_preprocessing(preprocessing)
     if record.metrics:
         _truncate_metrics(folder, done)
     folder.set_status("running", resumed=True)
@@ -311,29 +377,60 @@ def _truncate_metrics(folder: RunFolder, last_epoch: int) -> None:
     write_atomic(path, "".join(line + "\n" for line in kept))
 
 
-class InterruptFlag:
-    """Ctrl-C once: finish the epoch, save, stop. Ctrl-C twice: stop at once (KeyboardInterrupt)."""
+# The signals that ask for a stop at the end of the epoch, with a saved, resumable run: Ctrl-C, and
+# those a batch scheduler sends before it kills a job. SLURM sends SIGTERM at the time limit, on
+# preemption and on scancel, then SIGKILL after KillWait (30 s by default); `sbatch
+# --signal=USR1@120` (or `B:USR1@120` through a batch script) sends SIGUSR1 that long before.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1")
 
-    def __init__(self, reporter: Reporter,
-                 message: str = "Ctrl-C: finishing this epoch and saving; press Ctrl-C again to stop at once"):
-        self.reporter, self.message, self.requested, self._previous = reporter, message, False, None
+
+class InterruptFlag:
+    """Ctrl-C, SIGTERM or SIGUSR1 once: finish the epoch (or the unit of work), save, stop; the run
+    is interrupted and resumable. Then Ctrl-C: stop at once (KeyboardInterrupt). A repeated SIGTERM
+    or SIGUSR1 changes nothing: a scheduler that stops waiting sends SIGKILL, and the last saved
+    epoch is what a resume starts from either way."""
+
+    def __init__(self, reporter: Reporter, action: str = "finishing this epoch and saving"):
+        self.reporter, self.action = reporter, action
+        self.signal: str | None = None  # the first stop signal's name (SIGINT, SIGTERM, SIGUSR1)
+        self._previous: dict = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    @property
+    def cause(self) -> str:
+        """What stopped the run, for messages: Ctrl-C, SIGTERM, SIGUSR1."""
+        return "Ctrl-C" if self.signal in (None, "SIGINT") else self.signal
+
+    @property
+    def reason(self) -> str:
+        """status.json's reason for an interrupted run."""
+        return "interrupted by the user (Ctrl-C)" if self.cause == "Ctrl-C" else f"interrupted by {self.cause}"
 
     def __enter__(self) -> InterruptFlag:
         import signal
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for name in STOP_SIGNALS:
+                if hasattr(signal, name):  # no SIGUSR1 on Windows
+                    self._previous[name] = signal.signal(getattr(signal, name), self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
         import signal
 
+        name = signal.Signals(signum).name
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            if name == "SIGINT":
+                raise KeyboardInterrupt
+            return
+        self.signal = name
         signal.signal(signal.SIGINT, self._second)
-        self.reporter.message(self.message)
+        again = "; press Ctrl-C again to stop at once" if name == "SIGINT" else ""
+        self.reporter.message(f"{self.cause}: {self.action}{again}")
 
     def _second(self, signum, frame) -> None:
         raise KeyboardInterrupt
@@ -344,8 +441,10 @@ class InterruptFlag:
     def __exit__(self, *exc) -> None:
         import signal
 
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for name, previous in self._previous.items():
+            if previous is not None:
+                signal.signal(getattr(signal, name), previous)
+        self._previous = {}
 
 
 def _summary(spec: RunSpec, dataset, folder: RunFolder, model, result, together: bool) -> Summary:

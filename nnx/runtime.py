@@ -26,8 +26,10 @@ def check_device(device: str) -> None:
 
     backend = jax.default_backend()
     if device in ("gpu", "tpu") and backend != device:
+        extra = "jax[cuda13]" if device == "gpu" else "jax[tpu]"  # the extras of JAX's own install guide
         raise ConfigError(f"--device {device}: no {device.upper()} visible to JAX (it sees: {backend}); "
-                          f"install JAX with {device.upper()} support or use --device cpu")
+                          f"install JAX with {device.upper()} support (pip install -U \"{extra}\"; see the README) "
+                          "or use --device cpu")
 
 
 def start(device: str = "auto") -> None:

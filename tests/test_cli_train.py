@@ -105,6 +105,19 @@ def test_bad_option_is_a_usage_error(tmp_path, capsys):
     assert code == 2 and "abacus" in err
 
 
+def test_device_gpu_without_a_gpu_is_one_line_saying_how_to_install_it(tmp_path, capsys):
+    import jax
+
+    if jax.default_backend() == "gpu":
+        pytest.skip("JAX sees a GPU here")
+    path = write_experiment(tmp_path / "q.yaml", QUICK)
+    code, _, err = run_cli(["train", path, "-o", tmp_path / "out", "--device", "gpu"], capsys)
+    assert code == 2 and "Traceback" not in err and not run_folders(tmp_path / "out")
+    assert err.strip().splitlines() == [f"error: --device gpu: no GPU visible to JAX (it sees: {jax.default_backend()}); "
+                                        'install JAX with GPU support (pip install -U "jax[cuda13]"; see the README) '
+                                        "or use --device cpu"], err
+
+
 def test_debug_shows_the_traceback(tmp_path):
     import subprocess
     import sys

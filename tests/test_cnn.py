@@ -19,7 +19,7 @@ from nnx.data import cifar
 from nnx.data.base import DataInfo
 from nnx.errors import ConfigError, DataError
 from nnx.models import ModelSpec, build
-from nnx.models.cnn import Conv2D, block_shapes
+from nnx.models.cnn import Conv2D, block_shapes, conv2d, conv_padding, max_pool
 from nnx.train import tasks
 from nnx.train.augment import AugmentationSpec, _rotate_shift, make_augment
 from nnx.train.loop import make_core
@@ -92,6 +92,59 @@ def test_conv_matches_xla_convolution(k, padding):
     expected = jax.lax.conv_general_dilated(x, conv.kernel[...], (1, 1), padding.upper(),
                                             dimension_numbers=("NHWC", "HWIO", "NHWC")) + jnp.arange(5.0)
     np.testing.assert_allclose(conv(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, padding", [((3, 3), "same"), ((3, 3), "valid"), ((2, 2), "same"), ((5, 3), "same")])
+def test_conv_gradients_match_xla_convolution(kernel, padding):
+    # conv2d's own backward convolutions (NHWC/HWIO written out) against JAX's derivation.
+    x = jax.random.normal(jax.random.key(0), (2, 7, 6, 3))
+    w = jax.random.normal(jax.random.key(1), (*kernel, 3, 4))
+
+    def xla(x, w):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), padding.upper(), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    def ours(x, w):
+        return conv2d(x, w, conv_padding(w.shape, padding))
+
+    loss = lambda conv: lambda x, w: jnp.sum(jnp.sin(conv(x, w)))  # noqa: E731  (a gradient that varies)
+    for got, want in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(xla), (0, 1))(x, w)):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_max_pool_and_its_gradient_match_flax():
+    x = jax.random.normal(jax.random.key(0), (2, 7, 6, 3))  # 7 rows: the ragged last one is dropped
+    flax_pool = lambda x: nnx.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")  # noqa: E731
+    np.testing.assert_array_equal(max_pool(x, 2), flax_pool(x))
+    grad = lambda pool: jax.grad(lambda x: jnp.sum(jnp.sin(pool(x))))(x)  # noqa: E731
+    np.testing.assert_array_equal(grad(lambda x: max_pool(x, 2)), grad(flax_pool))
+
+
+def test_an_epoch_split_into_calls_equals_one_scan():
+    # A CNN's epoch runs a compiled call per step (steps_per_call); any split gives the same
+    # steps, keys and sums as the whole epoch in one scan, and reports the steps finished.
+    from nnx.train.loop import compile_epoch, steps_per_call
+
+    spec = cnn_spec(blocks=[{"filters": 4, "batch_norm": True}, {"filters": 4, "convs": 2}], dense=[8], dropout=0.3)
+    run = parse_experiment("data: {name: digits}\nmodel: {type: mlp}\n"
+                           "training: {batch_size: 16, optimizer: adam}").runs[0]
+    n, rng = 90, np.random.default_rng(0)
+    x = jnp.asarray(rng.random((n, 8, 8, 1), np.float32))
+    y = jnp.asarray(rng.integers(0, 10, n).astype(np.int32))
+    results = {}
+    for per_call in (None, 1, 2):
+        model = build(spec, DataInfo((8, 8, 1), "classification", 10), nnx.Rngs(0))
+        core, state = make_core(model, tasks.CLASSIFICATION, run.training, run.regularization, 6)
+        epoch, told = compile_epoch(core, n, steps_per_call=per_call), []
+        for i in range(2):
+            state, sums = epoch(state, x, y, jax.random.key(i), lambda done, total, told=told: told.append((done, total)))
+        results[per_call] = (state, sums, told)
+    assert steps_per_call(model, 6) == 1
+    assert results[None][2] == [] and results[2][2] == [(2, 6), (2, 6)]
+    assert results[1][2] == [(1, 6), (2, 6), (3, 6), (4, 6)] * 2
+    for per_call in (1, 2):
+        for got, want in zip(jax.tree.leaves(results[per_call][:2]), jax.tree.leaves(results[None][:2])):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_bad_cnn_config_is_a_config_error():
@@ -378,3 +431,29 @@ def test_a_preset_that_is_not_a_preset_name_is_a_config_error(preset):
     # property test of tests/test_config_properties.py).
     with pytest.raises(ConfigError, match="model.preset"):
         parse_experiment(f"data: {{name: cifar100}}\nmodel: {{type: cnn, preset: {preset}}}\n")
+
+
+def test_the_bar_advances_inside_a_long_epoch_on_a_terminal_only():
+    import io
+    import time
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from nnx.report import ConsoleReporter
+
+    spec = parse_experiment("name: bar\ndata: {name: digits}\nmodel: {type: mlp}\n"
+                            "training: {epochs: 3, batch_size: 16}").runs[0]
+    assert not ConsoleReporter(console=Console(file=io.StringIO())).shows_steps  # not a terminal
+    reporter = ConsoleReporter(console=Console(file=io.StringIO(), force_terminal=True, width=150))
+    assert reporter.shows_steps
+    reporter.run_started(spec, 1, 1, Path("out"), 10, epochs=3)
+    task = reporter.progress.tasks[0]
+    reporter.steps_done(spec, 1, 5, 20)  # the epoch's first 2 s: nothing changes
+    assert task.completed == 0 and task.fields["status"] == "compiling..."
+    reporter.epoch_started[spec.run_name] = time.perf_counter() - 4.0  # 4 s into the epoch
+    reporter.steps_done(spec, 1, 5, 20)
+    assert task.completed == pytest.approx(0.25)
+    status = task.fields["status"]
+    assert "step 5/20" in status and "examples/s" in status and "s left" in status, status
+    reporter.progress.stop()

@@ -153,22 +153,29 @@ def test_what_differs_shows_only_the_keys_that_differ(study):
     assert C.differing_keys(runs) == ["model.dropout", "regularization.l2"]
 
     rows = {r["run"]: r for r in md_rows(invoke("compare", study, "--format", "markdown"))}
-    assert rows["dropout"]["model.dropout"] == "[0.5]" and rows["plain"]["model.dropout"] == "[0.2]"
-    assert rows["ridge"]["regularization.l2"] == "0.0001" and rows["dropout"]["regularization.l2"] == "0"
+    # Headers are the shortest tail of the key that names one column.
+    assert rows["dropout"]["dropout"] == "[0.5]" and rows["plain"]["dropout"] == "[0.2]"
+    assert rows["ridge"]["l2"] == "0.0001" and rows["dropout"]["l2"] == "0"
     header = next(iter(rows.values())).keys()
-    assert not {"seed", "variant", "experiment", "training.epochs", "data.name"} & set(header)
+    assert not {"seed", "variant", "experiment", "training.epochs", "data.name", "name"} & set(header)
 
     objects = json.loads(invoke("compare", study, "--format", "json"))
     assert objects[0]["differs"] == {"model.dropout": [0.5], "regularization.l2": 0.0}
 
-    # A section set in one run and null in the others is one column, not one per key inside it.
+    # A section set in one run and null in the others is one column, not one per key inside it; its
+    # cell says what sets the runs that have it apart ("on" when they set it alike).
     stopping = {"monitor": "validation.loss", "patience": 2}
     completed_run(study, "20260101-000004-es", config(variant="es", early_stopping=stopping), test_acc=0.5,
                   val_acc=0.5, best_epoch=3)
+    completed_run(study, "20260101-000005-es5", config(variant="es5", early_stopping={**stopping, "patience": 5}),
+                  test_acc=0.5, val_acc=0.5, best_epoch=3)
     rows = {r["run"]: r for r in md_rows(invoke("compare", study, "--format", "markdown"))}
-    assert [k for k in rows["es"] if "." in k] == ["model.dropout", "training.early_stopping", "regularization.l2"]
-    assert rows["es"]["training.early_stopping"] == "monitor=validation.loss, patience=2"
-    assert rows["plain"]["training.early_stopping"] == "-"
+    assert list(rows["es"])[2:5] == ["dropout", "early_stopping", "l2"]
+    assert rows["es"]["early_stopping"] == "patience=2" and rows["es5"]["early_stopping"] == "patience=5"
+    assert rows["plain"]["early_stopping"] == "-"
+    (study / "study" / "20260101-000005-es5" / "config.yaml").unlink()
+    rows = {r["run"]: r for r in md_rows(invoke("compare", study, "--format", "markdown"))}
+    assert rows["es"]["early_stopping"] == "on"
 
 
 def test_mean_and_sd_over_seeds(tmp_path):
@@ -194,7 +201,7 @@ def test_mean_and_sd_over_seeds(tmp_path):
     mean, sd = statistics.mean(errors), statistics.stdev(errors)
     assert rows["a"]["n"] == "3" and rows["a"]["test error"] == f"**{mean:.2%} ± {sd:.2%}**"
     assert rows["b"]["n"] == "1"
-    assert rows["a"]["model.dropout"] == "[0.4, 0.3]" and rows["b"]["model.dropout"] == "[0.2]"
+    assert rows["a"]["dropout"] == "[0.4, 0.3]" and rows["b"]["dropout"] == "[0.2]"
 
     for row in csv.DictReader(io.StringIO(invoke("compare", out, "--format", "csv"))):
         if row["variant"] == "a":
@@ -304,7 +311,7 @@ def test_sort_metric_columns_and_bad_options(study):
     assert rows[0]["val accuracy"] == "**94.00%**"  # asked for, so shown
 
     rows = md_rows(invoke("compare", study, "--format", "markdown", "--columns", "run,differs,test.accuracy,n"))
-    assert list(rows[0]) == ["run", "model.dropout", "regularization.l2", "test accuracy", "n"]
+    assert list(rows[0]) == ["run", "dropout", "l2", "test accuracy", "n"]
     out = invoke("compare", study, "--format", "csv", "--columns", "run,test.error,model.hidden")
     assert out.splitlines()[0] == "run,test.error,model.hidden"
 
@@ -468,3 +475,216 @@ def test_val_shorthand_sorts_and_experiment_is_a_column(study):
                           "--format", "markdown"))
     assert [r["run"] for r in rows] == ["odd", "dropout", "ridge", "plain"]  # by validation, not test
     assert {r["experiment"] for r in rows} == {"study"}
+
+
+# --------------------------------------------------------------------------------------------
+# When models differ: what each row's model reads, widths, number formats, --best-by, baselines
+
+
+def summary_of(cfg, name, test, validation=None, closed_form=False, params=1234, epochs=5, best_epoch=None,
+               model=None, task="classification"):
+    return {"experiment": cfg["experiment"], "run": name, "variant": cfg["variant"], "seed": cfg["seed"],
+            "model": model or cfg["model"]["type"], "task": task, "device": "cpu:cpu", "params": params,
+            "epochs": 0 if closed_form else epochs, "best_epoch": best_epoch, "seconds": 12.3,
+            "validation": validation or {}, "test": test, **({"closed_form": True} if closed_form else {})}
+
+
+def classifier(test_error, val_error):
+    return ({"loss": 0.1 + test_error, "accuracy": 1 - test_error, "error": test_error},
+            {"loss": 0.1 + val_error, "accuracy": 1 - val_error, "error": val_error})
+
+
+def test_keys_a_model_does_not_read_are_not_differences(tmp_path):
+    out = tmp_path / "outputs"
+    training = {"epochs": 30, "optimizer": {"name": "rmsprop", "learning_rate": 0.001}}
+    mlp = {"type": "mlp", "hidden": [256, 128], "dropout": 0.0, "input_dropout": 0.0, "linear_skip": False}
+    variants = {
+        "ridge": ({**mlp}, training, {"l2": 1e-4}),
+        "dropout": ({**mlp, "dropout": [0.4, 0.3], "input_dropout": 0.1},
+                    {"epochs": 100, "optimizer": {"name": "nesterov", "learning_rate": 0.1}}, {"l2": 0.0}),
+        "logistic": ({"type": "logistic"}, training, {"l2": 0.0}),
+        "lda": ({"type": "lda", "solver": "svd", "shrinkage": None}, training, {"l2": 0.0}),
+    }
+    for i, (variant, (model, train, reg)) in enumerate(variants.items()):
+        cfg = {"experiment": "reg", "variant": variant, "seed": 0, "data": {"name": "mnist"}, "model": model,
+               "training": train, "regularization": reg}
+        test, val = classifier(0.02 + i / 100, 0.03 + i / 100)
+        name = f"2026-{variant}"
+        write_run(out, name, cfg, [] if variant == "lda" else [curve(1, 0.5, 0.9)],
+                  summary_of(cfg, name, test, val, closed_form=variant == "lda"))
+
+    c = C.compare([out])
+    # model.type is the model column; hidden, linear_skip, solver and shrinkage are each read by runs
+    # that agree (or by one run alone); training.epochs is the epochs column.
+    assert c.differs == ["model.dropout", "model.input_dropout", "training.optimizer.name",
+                         "training.optimizer.learning_rate", "regularization.l2"]
+    rows = {r["run"]: r for r in md_rows(C.render_markdown(c))}
+    assert list(rows["lda"])[:8] == ["run", "model", "dropout", "input_dropout", "optimizer", "learning_rate",
+                                     "l2", "params"]
+    lda, logistic, dropout = rows["lda"], rows["logistic"], rows["dropout"]
+    assert lda["dropout"] == lda["input_dropout"] == lda["optimizer"] == lda["l2"] == ""  # LDA reads none of them
+    assert logistic["dropout"] == "" and logistic["optimizer"] == "rmsprop" and logistic["l2"] == "0"
+    assert dropout["input_dropout"] == "0.1" and dropout["optimizer"] == "nesterov"
+    objects = {o["variant"]: o for o in C.to_json(c)}
+    assert objects["lda"]["differs"] == {}
+    assert objects["logistic"]["differs"] == {"training.optimizer.name": "rmsprop",
+                                              "training.optimizer.learning_rate": 0.001, "regularization.l2": 0.0}
+
+    # The rule is the model interface's: a family reads its spec's fields, a network also training:.
+    from nnx.models import family
+
+    assert not family("lda").reads("training.optimizer.name") and family("lda").reads("model.solver")
+    assert family("mlp").reads("regularization.l2") and not family("mlp").reads("model.solver")
+    assert family("lda").reads("data.validation_split")
+
+
+def fake_runs_of(experiment_file: Path, out: Path) -> Path:
+    """Run folders for every variant of a shipped experiment, written as the runner writes them (its
+    resolved config.yaml; closed-form or not from the model family), with made-up metrics of the right
+    size (squared errors in the hundred thousands for Hitters)."""
+    from nnx.config import load_experiment
+    from nnx.config.experiment import dump_run_config
+    from nnx.models import family
+
+    experiment = load_experiment(experiment_file)
+    for i, spec in enumerate(experiment.runs):
+        cfg = yaml.safe_load(dump_run_config(spec))
+        closed = not family(spec.model).network
+        name = f"20261202-0{i:05d}-{spec.variant}"
+        stopping = spec.training.early_stopping is not None and not closed
+        if experiment.name == "hitters":
+            metrics = {"loss": 110341.34 - 9000 * i, "mse": 110341.34 - 9000 * i, "mae": 259.7 - 11.3 * i,
+                       "r2": 0.3297 + 0.04 * i}
+            test, val, task = metrics, {}, "regression"
+        elif experiment.name == "nyse":
+            metrics = {"loss": 0.6334 - 0.01 * i, "mse": 0.6334 - 0.01 * i, "mae": 0.58, "r2": 0.4129 + 0.005 * i}
+            test, val, task = metrics, (metrics if spec.data.validation_split else {}), "regression"
+        else:
+            (test, val), task = classifier(0.015 + 0.01 * i, 0.02 + 0.01 * i), "classification"
+        curves = [] if closed else [{"epoch": e, "train": test, "validation": val} for e in (1, 2)]
+        write_run(out, name, cfg, curves, summary_of(cfg, name, test, val, closed_form=closed, params=235146,
+                                                     epochs=2, best_epoch=1 if stopping else None, task=task,
+                                                     model=spec.model.type))
+    return out / experiment.name
+
+
+@pytest.mark.parametrize("name", ["mnist_regularization", "hitters", "nyse"])
+def test_the_shipped_experiments_fit_a_120_column_terminal(tmp_path, name):
+    folder = fake_runs_of(ROOT / "experiments" / f"{name}.yaml", tmp_path / "outputs")
+    variants = {json.loads(p.read_text())["variant"] for p in folder.rglob("summary.json")}
+    text = invoke("compare", folder)  # piped: fitted to 120 characters
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120, "\n".join(lines)
+    table = "\n".join(lines)
+    assert all(v in table for v in variants)
+    assert "model.type" not in table and ("test error" in table or "test mse" in table)
+    if name == "mnist_regularization":
+        assert "1.50%" in table  # the best row's test error, as a number the user reads
+    wide = invoke("compare", folder, "--wide")
+    assert max(len(line) for line in wide.splitlines()) > 120  # every column: as wide as it needs
+    assert "seconds" in wide and "device" in wide
+
+
+def test_one_number_format_per_column_and_no_repeated_loss(tmp_path):
+    out = tmp_path / "outputs"
+    for variant, mse, mae, r2, seeds in (("ols", 110341.3409, 259.7, 0.3297, [0]),
+                                         ("network", None, 228.1, 0.4824, [0, 1])):
+        for seed in seeds:
+            cfg = config(experiment="hitters", variant=variant, seed=seed, l2=0.1 if variant == "ols" else 0.0)
+            value = mse if mse is not None else 66202.8107 + (10444.4369 if seed else -10444.4369) / 2 ** 0.5
+            metrics = {"loss": value, "mse": value, "mae": mae + seed, "r2": r2 - seed / 100}
+            name = f"2026-{variant}-{seed}"
+            write_run(out, name, cfg, [{"epoch": 1, "train": metrics}] if variant == "network" else [],
+                      summary_of(cfg, name, metrics, task="regression", closed_form=variant == "ols"))
+    rows = {r["run"]: r for r in md_rows(invoke("compare", out, "--format", "markdown"))}
+    assert "test loss" not in rows["ols"]  # the MSE again: a squared-error fit's loss
+    # Thousands separators, no decimals for squared errors in the hundred thousands; the sd alike.
+    assert rows["ols"]["test mse"] == "110,341" and rows["network"]["test mse"] == "**66,203 ± 10,444**"
+    assert rows["ols"]["test mae"] == "259.7" and rows["network"]["test mae"] == "228.6 ± 0.7"
+    assert rows["ols"]["test r2"] == "0.3297" and rows["network"]["test r2"] == "0.4774 ± 0.0071"
+    assert C.column_format("test.error", [0.0012, 0.004])(0.0012) == "0.120%"
+    assert C.column_format("test.loss", [1234.5, 0.5])(0.5) == "0" and C.column_format("test.r2", [])(0.5) == "0.5000"
+
+
+def sweep(out: Path, experiment="sweep", errors=None):
+    """Runs named as a sweep names them: ordinary variants with their values in config.yaml."""
+    errors = errors or {"l2=1e-5,lr=0.1": (0.020, 0.030), "l2=1e-4,lr=0.1": (0.025, 0.021),
+                        "l2=1e-3,lr=0.01": (0.018, 0.040)}
+    for i, (variant, (test_error, val_error)) in enumerate(errors.items()):
+        l2, lr = (float(v.split("=")[1]) for v in variant.split(","))
+        cfg = config(experiment=experiment, variant=variant, l2=l2)
+        cfg["training"]["optimizer"]["learning_rate"] = lr
+        test, val = classifier(test_error, val_error)
+        name = f"2026{i}-{variant}"
+        write_run(out, name, cfg, [curve(1, 0.5, 0.9)], summary_of(cfg, name, test, val))
+
+
+def test_best_by_marks_the_setting_chosen_on_validation_and_shows_its_test_metric(tmp_path):
+    out = tmp_path / "outputs"
+    sweep(out)
+    sweep(out, experiment="other", errors={"l2=1e-5,lr=0.1": (0.05, 0.06), "l2=1e-4,lr=0.1": (0.04, 0.07)})
+    c = C.compare([out], best_by="validation.error")
+    assert {(r.first.experiment, r.name) for r in c.chosen} == {("sweep", "sweep/l2=1e-4,lr=0.1"),
+                                                                 ("other", "other/l2=1e-5,lr=0.1")}
+    assert c.metric == "validation.error"  # sorted by what it chooses on
+    markdown = invoke("compare", out / "sweep", "--best-by", "validation.error", "--format", "markdown")
+    rows = md_rows(markdown)
+    assert list(rows[0])[:2] == ["run", "chosen"] and [r["chosen"] for r in rows] == ["✓", "", ""]
+    chosen = rows[0]
+    assert chosen["run"] == "l2=1e-4,lr=0.1"  # not the best on test (l2=1e-3: 1.80%)
+    header = list(chosen)
+    assert header.index("test error") == header.index("val error") + 1  # its test metric beside it
+    assert chosen["test error"] == "2.50%" and "its test.error is the estimate to report" in markdown
+    assert chosen["l2"] == "0.0001" and chosen["learning_rate"] == "0.1"
+    objects = json.loads(invoke("compare", out / "sweep", "--best-by", "error", "--format", "json"))
+    assert [o["chosen"] for o in objects] == [True, False, False]
+    table = invoke("compare", out / "sweep", "--best-by", "val.error")
+    assert "✓" in table and max(len(line) for line in table.splitlines()) <= 120
+    rows = list(csv.DictReader(io.StringIO(invoke("compare", out / "sweep", "--best-by", "error", "--format", "csv"))))
+    assert [r["chosen"] for r in rows] == ["true", "false", "false"]
+
+
+@pytest.mark.parametrize("value, words", [("test.error", "optimistic"), ("train.loss", "overfits"),
+                                          ("validation.bogus", "no compared run has validation.bogus")])
+def test_best_by_refuses_test_and_unknown_metrics(tmp_path, capsys, value, words):
+    sweep(tmp_path / "outputs")
+    with pytest.raises(SystemExit) as e:
+        main(["compare", str(tmp_path / "outputs"), "--best-by", value])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and words in err
+
+
+def test_plot_draws_closed_form_baselines_as_labelled_lines(tmp_path):
+    from matplotlib.figure import Figure
+
+    from nnx.compare.plot import _baselines
+
+    out = tmp_path / "outputs"
+    for variant, mae in (("network", 228.1), ("ols", 259.7), ("lasso", 235.1)):
+        cfg = config(experiment="hitters", variant=variant, l2=mae)
+        metrics = {"loss": mae, "mse": mae * 400, "mae": mae, "r2": 0.4}
+        curves = [{"epoch": e, "train": {**metrics, "mae": 300 - e}} for e in (1, 2, 3)] if variant == "network" else []
+        write_run(out, f"2026-{variant}", cfg, curves,
+                  summary_of(cfg, f"2026-{variant}", metrics, task="regression", closed_form=variant != "network"))
+    c = C.compare([out], metrics=["test.mae"])
+    ax = Figure().subplots()
+    assert _baselines(ax, c, "mae", [f"C{i}" for i in range(10)])
+    lines = {line.get_label(): set(line.get_ydata()) for line in ax.get_lines()}
+    assert lines == {"lasso (closed form, test)": {235.1}, "ols (closed form, test)": {259.7}}  # not the network
+    assert {t.get_text() for t in ax.texts} == {"ols", "lasso"}
+    C.plot_curves(c, tmp_path / "c.png", ["test.mae"])
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_fitted_width_is_the_width_rich_draws(tmp_path):
+    from rich.console import Console
+
+    from nnx.compare.render import _table, _width
+
+    folder = fake_runs_of(ROOT / "experiments" / "nyse.yaml", tmp_path / "outputs")
+    c = C.compare([folder])
+    columns = [col for col in C.expanded_columns(c) if col != "notes"]
+    combined = ["run", "model", "differs", "params", "test.mse"]
+    for shown, combine in ((columns, False), (combined, True), (columns[:4], False)):
+        console = Console(width=100_000, file=io.StringIO())
+        assert _width(c, shown, combine, {}) == console.measure(_table(c, shown, combine, [], None, None)).maximum

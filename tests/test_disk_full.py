@@ -27,7 +27,8 @@ name: tiny
 seed: 0
 data: {name: digits, validation_split: 0.2}
 model: {type: mlp, hidden: [128, 64], dropout: 0.1}
-training: {epochs: 4, batch_size: 64, optimizer: {name: adam, learning_rate: 0.003}}
+training: {epochs: 4, batch_size: 64, optimizer: {name: adam, learning_rate: 0.003},
+           checkpoint_every_s: 0}  # a checkpoint every epoch: the disk fills at one of them
 """
 
 NO_SPACE = "RESOURCE_EXHAUSTED: Error writing \"opt.0.count/0\" in OCDBT database at local file \"x\": " \
@@ -69,8 +70,8 @@ def test_is_disk_full_reads_errno_and_tensorstore_messages():
 def test_a_failed_background_save_is_named_with_its_own_epoch(tmp_path, monkeypatch):
     run = tmp_path / "run"
     store = ck.TrainCheckpoints(run / "checkpoints")
-    store.save(1, _state(), {"seconds": 0.0}, is_best=False)
-    store.save(2, _state(), {"seconds": 0.0}, is_best=False)
+    store.save(1, _state(), {"seconds": 0.0})
+    store.save(2, _state(), {"seconds": 0.0})
     store.last.wait_until_finished()
     partial = run / "checkpoints" / "last" / "3.orbax-checkpoint-tmp"  # what a failed write leaves
     partial.mkdir()
@@ -80,7 +81,7 @@ def test_a_failed_background_save_is_named_with_its_own_epoch(tmp_path, monkeypa
 
     monkeypatch.setattr(store.last, "wait_until_finished", fails)
     with pytest.raises(DiskFullError) as e:
-        store.save(3, _state(), {"seconds": 0.0}, is_best=False)  # epoch 2's save fails late
+        store.save(3, _state(), {"seconds": 0.0})  # epoch 2's save fails late
     assert str(e.value) == (f"disk full while saving the checkpoint of epoch 2 in {run}; "
                             f"free space, then nnx train --resume {run}")
     assert isinstance(e.value, RunError) and e.value.exit_code == 1
@@ -90,7 +91,7 @@ def test_a_failed_background_save_is_named_with_its_own_epoch(tmp_path, monkeypa
 
 def test_a_failed_save_at_close_is_named_with_the_last_epoch(tmp_path, monkeypatch):
     store = ck.TrainCheckpoints(tmp_path / "run" / "checkpoints")
-    store.save(1, _state(), {"seconds": 0.0}, is_best=True)
+    store.save(1, _state(), {"seconds": 0.0}, best=(1, _state()))
 
     def fails():
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -108,7 +109,7 @@ def test_other_save_failures_are_not_called_a_full_disk(tmp_path, monkeypatch):
 
     monkeypatch.setattr(store.last, "save", fails)
     with pytest.raises(PermissionError):
-        store.save(1, _state(), {"seconds": 0.0}, is_best=False)
+        store.save(1, _state(), {"seconds": 0.0})
 
 
 def test_a_full_disk_while_saving_the_trained_model_names_the_run(tmp_path, monkeypatch):

@@ -50,7 +50,9 @@ def metrics_without_time(run: Path) -> list[dict]:
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, capsys):
-    exp = write_experiment(tmp_path / "rz.yaml", SLOW_EPOCHS)
+    # Killed before its first checkpoint (saved by time: none within 1000 s), it starts again from
+    # epoch 1; tests/test_checkpoints.py kills a run between two checkpoints.
+    exp = write_experiment(tmp_path / "rz.yaml", SLOW_EPOCHS + "  checkpoint_every_s: 1000\n")
     proc = nnx("train", exp, "-o", tmp_path / "killed")
     run = wait_for_epochs(tmp_path / "killed", 3, proc)
     time.sleep(0.03)  # inside the next epoch
@@ -58,6 +60,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, ca
     proc.communicate()
     assert json.loads((run / "status.json").read_text())["status"] == "running"
     assert not (run / "summary.json").exists()
+    assert not [p for p in (run / "checkpoints" / "last").glob("*") if p.name.isdigit()]
 
     code, _, err = run_cli(["train", "--resume", run, "-q"], capsys)
     assert code == 0, err
@@ -100,8 +103,10 @@ def test_ctrl_c_finishes_the_epoch_saves_and_exits_130(tmp_path, capsys):
     assert status["status"] == "interrupted" and "resume" in status
     epochs = [m["epoch"] for m in metrics_without_time(run)]
     assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) < 8
+    (run / "preprocessing.json").unlink()  # as in a folder of an older nnx: the resume writes it
     assert run_cli(["train", "--resume", run, "-q"], capsys)[0] == 0
     assert [m["epoch"] for m in metrics_without_time(run)] == list(range(1, 9))
+    assert json.loads((run / "preprocessing.json").read_text())["kind"] == "image"
 
 
 def test_nan_loss_fails_the_run_keeps_the_others_and_exits_1(tmp_path, capsys):

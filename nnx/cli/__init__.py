@@ -26,6 +26,8 @@ def cli(debug: bool) -> None:
       nnx train experiments/quickstart.yaml
       NNX_DATA_DIR=~/data nnx train experiments/mnist_mlp.yaml --set training.epochs=5
       nnx compare outputs/mnist_regularization
+      nnx show outputs/mnist_mlp/20261202-001500-default --plot confusion.png
+      nnx predict outputs/mnist_mlp/<run> digit.png
       nnx count-params experiments/mnist_mlp.yaml
     """
 
@@ -35,9 +37,11 @@ def _register() -> None:
     from .config import config
     from .count_params import count_params
     from .ensemble import ensemble
+    from .predict import predict
+    from .show import show
     from .train import train
 
-    for command in (train, compare, ensemble, count_params, config):
+    for command in (train, compare, show, predict, ensemble, count_params, config):
         cli.add_command(command)
 
 

@@ -31,11 +31,18 @@ def print_table(table) -> None:
     console.print(table)
 
 
+def table_width() -> int:
+    """The width a default comparison table is fitted to: the terminal's, or 120 when piped."""
+    from ..report import out_console
+
+    return out_console.width if out_console.is_terminal else 120
+
+
 def print_runs_table(folders, title: str = "runs") -> None:
     """The table `nnx compare` prints for these run folders (the end of train and ensemble)."""
     from ..compare import table_from_runs
 
-    print_table(table_from_runs(folders, title=title))
+    print_table(table_from_runs(folders, title=title, width=table_width()))
 
 
 def _width(console, renderable) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import debug_option, print_table
+from .common import debug_option, print_table, table_width
 
 
 @click.command()
@@ -15,6 +15,12 @@ from .common import debug_option, print_table
 @click.option("--columns", "-c", metavar="A,B,...",
               help="Columns to show, e.g. run,differs,params,test.error,seconds (also n, status, notes, "
                    "model, epochs, best_epoch, device, any metric or config key).")
+@click.option("--wide", is_flag=True,
+              help="Every default column, one per differing config key, however wide (the default table is "
+                   "fitted to the terminal, or to 120 characters when piped).")
+@click.option("--best-by", metavar="validation.METRIC",
+              help="Mark (✓) the row best on this validation metric in each experiment and show its test "
+                   "metric beside it, e.g. validation.error; never a test metric.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
               show_default=True, help="Output format, on stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
@@ -23,11 +29,11 @@ from .common import debug_option, print_table
 @click.option("--output-dir", "-o", default="outputs", show_default=True, type=click.Path(file_okay=False),
               help="Where to look for experiments when no folder is given.")
 @debug_option
-def compare(paths, metrics, columns, fmt, plot, per_run, output_dir, debug):
+def compare(paths, metrics, columns, wide, best_by, fmt, plot, per_run, output_dir, debug):
     """Compare runs side by side: one row per run, or per variant (mean ± sd over seeds).
 
     Give run folders, experiment folders (all their runs) or globs; with none, every experiment
-    under outputs/. Only the config keys whose values differ between the runs are shown.
+    under outputs/. Only the config keys whose values differ between the runs (that read them) are shown.
 
     \b
     Examples:
@@ -35,15 +41,17 @@ def compare(paths, metrics, columns, fmt, plot, per_run, output_dir, debug):
       nnx compare 'outputs/mnist_regularization/*-dropout*' outputs/other --metric test.accuracy
       nnx compare outputs/mnist_regularization --format markdown > table.md
       nnx compare outputs/mnist_regularization --plot curves.png -m error -m loss
+      nnx compare outputs/mnist_regularization --best-by validation.error
     """
     from .. import compare as compare_
     from ..report import err_console
 
-    comparison = compare_.compare(paths, metrics=metrics, columns=columns, per_run=per_run, root=output_dir)
+    comparison = compare_.compare(paths, metrics=metrics, columns=columns, per_run=per_run, root=output_dir,
+                                  best_by=best_by)
     if plot:
         compare_.plot_curves(comparison, plot, [comparison.metric, *metrics[1:]])
         err_console.print(f"curves written to {plot}")
     if fmt == "table":
-        print_table(compare_.render_table(comparison))
+        print_table(compare_.render_table(comparison, width=None if wide else table_width()))
     else:
         click.echo(compare_.render(comparison, fmt), nl=False)

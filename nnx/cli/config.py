@@ -56,6 +56,6 @@ def config(experiment_file, variants, overrides, seed, schema, fmt, data_dir, de
     from ..config import dump_run_config, load_experiment
 
     experiment = load_experiment(experiment_file, overrides=overrides, seed=seed, only=variants,
-                                 only_option="--variant", data_dir=data_dir)
+                                 only_option="--variant", data_dir=data_dir, max_runs=None)  # prints, runs nothing
     documents = [f"# run: {spec.run_name}\n{dump_run_config(spec)}" for spec in experiment.runs]
     click.echo("---\n".join(documents), nl=False)

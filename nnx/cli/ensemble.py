@@ -36,9 +36,9 @@ def ensemble(runs, output_dir, data_dir, device, debug):
     from ..report import ConsoleReporter
     from ..runner import InterruptFlag
 
-    # Ctrl-C is caught as a flag and acted on between members: raised anywhere, it can land in
+    # Ctrl-C (or SIGTERM) is caught as a flag and acted on between members: raised anywhere, it can land in
     # one of JAX's garbage-collection callbacks, where Python ignores it.
-    with InterruptFlag(ConsoleReporter(), "Ctrl-C: stopping after this member; nothing will be written") as stop:
+    with InterruptFlag(ConsoleReporter(), "stopping after this member; nothing will be written") as stop:
         result = ensemble_.ensemble(runs, output_dir=output_dir, data_dir=data_dir, should_stop=stop,
                                     progress=lambda text: err_console.print(f"scoring {text}", markup=False))
     err_console.print(f"ensemble written to {result.folder}", markup=False)

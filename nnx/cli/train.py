@@ -16,6 +16,11 @@ from .config import SET_HELP
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--seed", type=int, help="Override the experiment's seed (the first seed with `seeds: N`).")
 @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeatable).")
+@click.option("--sweep", "sweeps", multiple=True, metavar="KEY=A,B,C",
+              help="Try each value of KEY, one run per value (repeatable: every combination); added to the "
+                   "file's sweep.grid. Values with commas: KEY=[[64, 32], [128]].")
+@click.option("--yes", "-y", "many_runs", is_flag=True,
+              help="Start a sweep of more than 1,000 runs (without it, such a sweep is refused).")
 @device_option()
 @click.option("--devices", default="1", show_default=True, metavar="N|all",
               help="Train data-parallel over N local devices (or all); batches are split over them.")
@@ -25,8 +30,8 @@ from .config import SET_HELP
 @click.option("--force", is_flag=True, help="With --resume: accept a config that differs from the run's.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the final table.")
 @debug_option
-def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, devices, dry_run, resume_dir,
-          force, quiet, debug):
+def train(experiment_file, output_dir, data_dir, overrides, seed, only, sweeps, many_runs, device, devices, dry_run,
+          resume_dir, force, quiet, debug):
     """Train every variant and seed of EXPERIMENT_FILE, each into its own run folder.
 
     \b
@@ -34,6 +39,7 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
       nnx train experiments/quickstart.yaml
       nnx train experiments/mnist_regularization.yaml --only dropout --set training.epochs=10
       nnx train experiments/mnist_mlp.yaml --dry-run
+      nnx train experiments/mnist_mlp.yaml --sweep regularization.l2=1e-4,1e-3 --dry-run
       nnx train --resume outputs/mnist_mlp/20261126-101500-default
     """
     from .. import runtime
@@ -41,7 +47,7 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
     if devices != "all" and not devices.isdigit():
         raise click.BadParameter(f"'{devices}' is not a number of devices or 'all'", param_hint="--devices")
     if resume_dir:
-        _refuse_options_resume_ignores(seed, only)
+        _refuse_options_resume_ignores(seed, only, sweeps)
         if dry_run:
             from ..runner import describe_resume
 
@@ -53,13 +59,15 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
     runtime.select_device(device)
     runtime.start_distributed()
     from ..config import load_experiment
+    from ..config.schema import MAX_RUNS
 
     if resume_dir:
         _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet, devices)
         return
     if experiment_file is None:
         raise click.UsageError("give an EXPERIMENT_FILE (or --resume RUN_FOLDER)")
-    experiment = load_experiment(experiment_file, overrides=overrides, seed=seed, only=only, data_dir=data_dir)
+    experiment = load_experiment(experiment_file, overrides=overrides, seed=seed, only=only, data_dir=data_dir,
+                                 sweeps=sweeps, max_runs=None if many_runs or dry_run else MAX_RUNS)
     if dry_run:
         _print_plan(experiment, output_dir)
         return
@@ -74,12 +82,12 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, device, 
     exit_for(outcomes)
 
 
-def _refuse_options_resume_ignores(seed, only) -> None:
+def _refuse_options_resume_ignores(seed, only, sweeps=()) -> None:
     """A resumed run keeps its folder, seed and variant: options that would choose others are errors."""
     from click.core import ParameterSource
 
     source = click.get_current_context().get_parameter_source
-    given = [name for name, used in (("--seed", seed is not None), ("--only", bool(only)),
+    given = [name for name, used in (("--seed", seed is not None), ("--only", bool(only)), ("--sweep", bool(sweeps)),
                                      ("--output-dir", source("output_dir") == ParameterSource.COMMANDLINE)) if used]
     if given:
         from ..errors import ConfigError
@@ -92,7 +100,7 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
     from .. import runtime
     from ..config import load_experiment
 
-    experiment = load_experiment(experiment_file, data_dir=data_dir) if experiment_file else None
+    experiment = load_experiment(experiment_file, data_dir=data_dir, max_runs=None) if experiment_file else None
     from ..report import ConsoleReporter, err_console
     from ..runner import resume_run
 
@@ -107,9 +115,14 @@ def _resume(experiment_file, resume_dir, overrides, force, device, data_dir, qui
 
 
 def _print_plan(experiment, output_dir) -> None:
-    click.echo(f"{experiment.name}: {len(experiment.runs)} run(s) into {output_dir}/{experiment.name}/")
     from ..models import family
+    from ..runner import parallel_groups
 
+    click.echo(f"{experiment.name}: {len(experiment.runs)} run(s) into {output_dir}/{experiment.name}/")
+    together = [g for g in parallel_groups(experiment.runs) if len(g) > 1]
+    if together:
+        click.echo(f"  trained together (one vectorized program each): {len(together)} group(s) of "
+                   f"{', '.join(str(len(g)) for g in together)} runs")
     for spec in experiment.runs:
         opt = spec.training.optimizer
         how = (f"{spec.training.epochs} epochs, {opt.name} lr {opt.learning_rate:g}, batch {spec.training.batch_size}"

@@ -40,6 +40,7 @@ from .table import (
     PLAIN_COLUMNS,
     Comparison,
     cell,
+    column_format,
     compare,
     expanded_columns,
     format_metric,
@@ -47,13 +48,14 @@ from .table import (
     format_value,
     header,
     resolve_metric,
+    short_headers,
 )
 
 __all__ = [
     "DEFAULT_LEAVES", "FORMATS", "HEADERS", "HIDDEN_LEAVES", "IDENTITY_KEYS", "PLAIN_COLUMNS",
     "Comparison", "Row", "Run", "Stat", "Varies",
-    "cell", "compare", "config_value", "differing_keys", "expanded_columns", "find_runs", "format_metric",
-    "format_stat", "format_value", "group_runs", "header", "plot_curves", "read_one", "read_runs", "render",
+    "cell", "column_format", "compare", "config_value", "differing_keys", "expanded_columns", "find_runs", "format_metric",
+    "format_stat", "format_value", "group_runs", "header", "short_headers", "plot_curves", "read_one", "read_runs", "render",
     "render_csv", "render_json", "render_markdown", "render_table", "resolve_metric", "table_from_runs",
     "to_json",
 ]

@@ -61,6 +61,10 @@ class Row:
     def seconds(self) -> Stat | None:
         return Stat.of([r.seconds for r in self.runs])
 
+    def reads(self, key: str) -> bool:
+        """Whether the model of every run of this row reads the config key (see Run.reads)."""
+        return all(r.reads(key) for r in self.runs)
+
     def value(self, key: str) -> Any:
         """A descriptive field or config key: the value when the runs agree, else `Varies`, the
         list of their values."""
@@ -112,24 +116,32 @@ def _name_rows(rows: list[Row]) -> None:
     for row in rows:
         clean = all(r.clean for r in row.runs)
         row.name = row.first.variant if clean and row.first.variant else row.first.name
-    counts: dict[str, int] = {}
+    counts: dict[tuple, int] = {}  # per experiment: two experiments may share variant names
     for row in rows:
-        counts[row.name] = counts.get(row.name, 0) + 1
+        counts[row.first.experiment, row.name] = counts.get((row.first.experiment, row.name), 0) + 1
     for row in rows:
-        if counts[row.name] > 1 and row.n == 1:
+        if counts[row.first.experiment, row.name] > 1 and row.n == 1:
             row.name = row.first.name
         if len(experiments) > 1 and row.first.experiment:
             row.name = f"{row.first.experiment}/{row.name}"
 
 
 def differing_keys(runs: Sequence[Run]) -> list[str]:
-    """Flattened config keys whose values are not the same in every compared run that has a config."""
-    configs = [r.config for r in runs if r.config is not None]
-    if len(configs) < 2:
+    """Flattened config keys whose values are not the same in every compared run that has a config
+    and whose model reads the key: LDA's `training.optimizer` or an MLP's `model.solver` are not
+    differences (the model interface says which keys a model reads: nnx.models.base.reads)."""
+    configured = [r for r in runs if r.config is not None]
+    if len(configured) < 2:
         return []
-    keys = list(dict.fromkeys(k for c in configs for k in c))
-    differ = [k for k in keys
-              if len({json.dumps(c[k], sort_keys=True, default=str) if k in c else "<missing>" for c in configs}) > 1]
+    # A sweep's record (sweep.values.*) repeats the keys it set, which are compared themselves.
+    keys = list(dict.fromkeys(k for r in configured for k in r.config if not k.startswith("sweep.")))
+
+    def differs(key: str) -> bool:
+        values = {json.dumps(r.config[key], sort_keys=True, default=str) if key in r.config else "<missing>"
+                  for r in configured if r.reads(key)}
+        return len(values) > 1
+
+    differ = [k for k in keys if differs(k)]
     # A section set in some runs and null in others (training.early_stopping) is one column, not
     # one per key inside it.
     sections = {k for k in keys if any(other.startswith(k + ".") for other in keys)}

@@ -14,7 +14,8 @@ from .table import Comparison
 
 def plot_curves(c: Comparison, path: str | Path, metrics: Sequence[str] | None = None) -> Path:
     """Validation (solid) and train (dashed) curves against epochs from metrics.jsonl: one panel per
-    metric, one colour per row (its seeds share it), a dot at the epoch the table reports."""
+    metric, one colour per row (its seeds share it), a dot at the epoch the table reports; rows
+    without curves (closed-form baselines) as labelled dotted horizontal lines."""
     from matplotlib.figure import Figure
 
     path = Path(path)
@@ -39,13 +40,16 @@ def plot_curves(c: Comparison, path: str | Path, metrics: Sequence[str] | None =
                     if split == "validation" and run.metrics_epoch in xs:
                         k = xs.index(run.metrics_epoch)
                         ax.plot([xs[k]], [ys[k]], "o", color=color, markersize=4)
+        baselines = _baselines(ax, c, leaf, colors)
+        drawn |= baselines
         ax.set_xlabel("epoch")
         ax.set_ylabel(leaf)
         if metric(leaf) is not None and metric(leaf).percent:
             from matplotlib.ticker import PercentFormatter
 
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set_title(f"{leaf}: validation (solid), train (dashed)", fontsize="medium")
+        ax.set_title(f"{leaf}: validation (solid), train (dashed)" + (", closed form (dotted)" if baselines else ""),
+                     fontsize="medium")
         ax.grid(alpha=0.3)
         if drawn:
             ax.legend(fontsize="small")
@@ -59,6 +63,26 @@ def plot_curves(c: Comparison, path: str | Path, metrics: Sequence[str] | None =
         raise ConfigError(f"--plot {path}: cannot write it ({reason}); choose a .png path in a "
                           "folder that exists") from None
     return path
+
+
+def _baselines(ax, c: Comparison, leaf: str, colors: list[str]) -> bool:
+    """Rows without curves (closed-form fits: OLS, the lasso, LDA) as dotted horizontal lines at
+    their final value: validation where they have one (as the solid curves), else test; labelled."""
+    drawn = False
+    for i, row in enumerate(c.rows):
+        if any(_series(run.curves, split, leaf)[0] for run in row.runs for split in ("validation", "train")):
+            continue
+        split = next((s for s in ("validation", "test") if row.metric(f"{s}.{leaf}") is not None), None)
+        if split is None:
+            continue
+        value = row.metric(f"{split}.{leaf}").mean
+        color = colors[i % len(colors)]
+        label = f"{row.name} ({'closed form' if row.first.closed_form else 'no curve'}, {split})"
+        ax.axhline(value, linestyle=":", color=color, linewidth=1.4, label=label)
+        ax.annotate(row.name, (1.0, value), xycoords=("axes fraction", "data"), xytext=(-4, 3),
+                    textcoords="offset points", ha="right", fontsize="small", color=color)
+        drawn = True
+    return drawn
 
 
 def _series(curves: list[dict], split: str, leaf: str) -> tuple[list[int], list[float]]:

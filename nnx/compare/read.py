@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ class Run:
     metrics_epoch: int | None = None       # the epoch the train/validation metrics are taken from
     at_best: bool = False                  # metrics are those of early stopping's best epoch
     seconds: float | None = None
+    closed_form: bool = False              # fitted without a training loop (summary.json says so)
     metrics: dict[str, float] = field(default_factory=dict)   # "test.accuracy" -> value
     config: dict[str, Any] | None = None   # flattened config.yaml, without experiment/variant/seed
     curves: list[dict] = field(default_factory=list)          # the records of metrics.jsonl
@@ -45,6 +47,17 @@ class Run:
     @property
     def clean(self) -> bool:
         return self.status == "completed" and not self.problems
+
+    def reads(self, key: str) -> bool:
+        """Whether this run's model reads the flattened config key (the model interface's rule,
+        from what its folder says: its `model:` fields and whether it was fitted in closed form)."""
+        from ..models.base import reads
+
+        return reads(key, network=not self.closed_form, model_fields=self._model_fields)
+
+    @cached_property
+    def _model_fields(self) -> frozenset[str]:
+        return frozenset(k.split(".", 2)[1] for k in self.config or {} if k.startswith("model."))
 
 
 def read_runs(folders: Iterable[str | Path]) -> list[Run]:
@@ -103,6 +116,7 @@ def _from_summary(run: Run, summary: dict, config: dict | None) -> None:
     run.epochs = epochs if _is_int(epochs) else len(run.curves) or None
     run.best_epoch = best if _is_int(best) else None
     run.seconds = float(seconds) if _is_number(seconds) else None
+    run.closed_form = summary.get("closed_form") is True
     restored = _early_stopping(config).get("restore_best", True) is not False
     run.at_best = run.best_epoch is not None and restored
     if run.best_epoch is not None and not restored:

@@ -46,7 +46,7 @@ def format_error(schema: type[BaseModel], raw: Any, error: ValidationError, orig
     more = f"; also {'; '.join(named)}" + (f" and {rest} more" if rest else "") if named else ""
     override = origins.override(first.path, inside=first.kind == "value_error")
     if override is not None:
-        return f"--set {override.text}{origins.context(first.path)}: {_for_command_line(first)}{more}"
+        return f"{override.shown}{origins.context(first.path)}: {_for_command_line(first)}{more}"
     return f"{origins.file_where(first.path)}{dotted(first.path) or '(top level)'}: {first.message}{more}"
 
 

@@ -36,6 +36,11 @@ class Override:
     keys: tuple        # the dotted key, split
     value: Any         # the value, parsed as YAML
     replace: bool      # `KEY:=VALUE`: replace a section instead of merging into it
+    option: str = "--set"  # where it came from, for messages: "--set", "--sweep", "FILE:LINE: sweep"
+
+    @property
+    def shown(self) -> str:
+        return f"{self.option} {self.text}"
 
 
 def parse_override(text: str) -> Override:
@@ -98,7 +103,7 @@ def apply(data: dict, override: Override, claims: Claims) -> None:
         elif not isinstance(child, dict):
             section = dotted(keys[:i + 1])
             kind = "a list" if isinstance(child, list) else f"the value {_short(child)}"
-            raise ConfigError(f"--set {override.text}: {section} is {kind}, not a section with keys; "
+            raise ConfigError(f"{override.shown}: {section} is {kind}, not a section with keys; "
                               f"set it whole: --set {section}=VALUE")
         node = child
     value = expand_shorthands(copy.deepcopy(override.value), keys)

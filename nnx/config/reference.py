@@ -21,7 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .messages import tag_field, tags_of
-from .schema import ExperimentFile, RunSpec
+from .schema import Distribution, ExperimentFile, RunSpec, SweepSpec
 
 REGENERATE = "nnx config --schema --format markdown > docs/experiment-schema.md"
 
@@ -68,6 +68,9 @@ def _parts() -> list[tuple[str, str, list[Block]]]:
     for section in ("training", "regularization"):
         cls = _model_of(RunSpec.model_fields[section].annotation)
         parts.append((f"{section}:", _doc(cls), [Block("", "", list(_rows(cls, section)))]))
+    key = "sweep.random.space.KEY"
+    parts.append(("sweep:", _doc(SweepSpec), [Block("", "", list(_rows(SweepSpec, "sweep"))),
+                                             Block(key, _doc(Distribution), list(_rows(Distribution, key)))]))
     return parts
 
 

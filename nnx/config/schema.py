@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from ..data import DataSpec
 from ..models import ModelSpec
@@ -82,6 +82,10 @@ class TrainingSpec(Strict):
         "a run fails as diverged when an epoch's training loss is not finite or exceeds this many times the "
         "loss of all-zero outputs (log K, log 2, or the mean of y**2 or |y|: about where a network starts); "
         "null: only a loss that is not finite"))
+    checkpoint_every_s: float = Field(30.0, ge=0, description=(
+        "save the training state for --resume at most once every this many seconds, and always after the last "
+        "epoch, when early stopping stops, and on Ctrl-C, SIGTERM or SIGUSR1; a run killed between saves "
+        "resumes from the last one, exactly; 0: after every epoch"))
 
 
     @model_validator(mode="before")
@@ -108,6 +112,105 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 
 
+# A sweep of more runs than this needs `--yes` (a typo such as a grid of 10 keys is caught first);
+# more than MAX_SWEEP_RUNS is refused (split the sweep: each run is validated before any starts).
+MAX_RUNS, MAX_SWEEP_RUNS = 1000, 100_000
+
+
+def _as_number(value: Any) -> Any:
+    """YAML reads `1e-4` (no dot) as text; a sweep's values are numbers the way the schema reads them."""
+    if isinstance(value, list):
+        return [_as_number(v) for v in value]
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                continue
+    return value
+
+
+def _some_values(values: list) -> list:
+    if not values:
+        raise ValueError("an empty list of values; give at least one (or remove the key)")
+    values = [_as_number(v) for v in values]
+    seen = []
+    for v in values:  # two runs of one setting would only look like two results
+        if v in seen:
+            raise ValueError(f"{v!r} is listed twice; give each value once")
+        seen.append(v)
+    return values
+
+
+SweepValues = Annotated[list[Any], AfterValidator(_some_values)]
+
+
+def _bounds(kind: str):
+    def check(bounds: tuple[float, float]) -> tuple[float, float]:
+        low, high = bounds
+        if low > high:
+            raise ValueError(f"{kind}: low {low:g} is above high {high:g}; give [low, high]")
+        if kind == "loguniform" and low <= 0:
+            raise ValueError(f"loguniform: bounds must be above 0 (low is {low:g}); use uniform for a range "
+                             "that includes 0")
+        return bounds
+    return AfterValidator(check)
+
+
+def _some_keys(space: dict) -> dict:
+    if not space:
+        raise ValueError("no keys to draw; give at least one, e.g. model.dropout: {uniform: [0, 0.5]}")
+    return space
+
+
+class Distribution(Strict):
+    """Where a random sweep draws one key's values from: exactly one of the three."""
+
+    loguniform: Annotated[tuple[float, float], _bounds("loguniform")] | None = Field(
+        None, description="[low, high], low > 0: uniform in log(value) (learning rates, penalty weights)")
+    uniform: Annotated[tuple[float, float], _bounds("uniform")] | None = Field(
+        None, description="[low, high]: uniform in value (dropout rates)")
+    choice: SweepValues | None = Field(None, description="a list: one of its values, each as likely")
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("loguniform", "uniform", "choice") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of loguniform: [low, high], uniform: [low, high], choice: [...]"
+                             + (f" (not {' and '.join(given)})" if given else ""))
+        return self
+
+
+class RandomSweep(Strict):
+    """`n` settings drawn at random (reproducibly, from `seed`) from one distribution per key."""
+
+    n: Annotated[int, Field(ge=1, le=MAX_SWEEP_RUNS)] = Field(description="how many settings to draw")
+    seed: Seed = Field(0, description="the draws' seed (not the runs' seeds: see seeds)")
+    space: Annotated[dict[str, Distribution], AfterValidator(_some_keys)] = Field(
+        description="DOTTED.KEY: {loguniform: [low, high]} | {uniform: [low, high]} | {choice: [...]}")
+
+
+class SweepSpec(Strict):
+    """Settings to try, each a run (times the variants and seeds); keys are a run's dotted keys."""
+
+    grid: dict[str, SweepValues] = Field({}, description=(
+        "DOTTED.KEY: [values]: every combination (the first key varies slowest); e.g. "
+        "regularization.l2: [1.0e-4, 1.0e-3]"))
+    random: RandomSweep | None = Field(None, description="settings drawn at random; with a grid, each grid "
+                                                         "setting is combined with each draw")
+    vectorize: bool = Field(False, description=(
+        "train the settings of a variant that differ only in numbers (learning rate, l2/l1, weight decay, "
+        "dropout rates, seeds) together, in one vectorized program (vmap); see README's Sweeps"))
+
+
+class SweepPoint(Strict):
+    """A run's place in its experiment's sweep (written by the expansion, kept in config.yaml)."""
+
+    variant: Name = Field(description="the variant the sweep was applied to")
+    values: dict[str, Any] = Field(description="DOTTED.KEY: value, this run's setting")
+    vectorize: bool = Field(False, description="from sweep.vectorize")
+
+
 class RunSpec(Strict):
     """Everything one run needs: the resolved config saved into its folder."""
 
@@ -118,6 +221,7 @@ class RunSpec(Strict):
     model: ModelSpec
     training: TrainingSpec = TrainingSpec()
     regularization: RegularizationSpec = RegularizationSpec()
+    sweep: SweepPoint | None = Field(None, description="set by a sweep: the variant swept and this run's values")
 
     @property
     def run_name(self) -> str:
@@ -143,6 +247,7 @@ class ExperimentFile(Strict):
     variants: dict[str, dict[str, Any] | None] = Field(
         {}, description="NAME: {data/model/training/regularization keys}; each variant is merged over the "
                         "sections above and is a run folder of its own; none: one run, 'default'")
+    sweep: SweepSpec | None = Field(None, description="settings to try in every variant (see sweep: below)")
 
 
 def expand_shorthands(data: Any, path: tuple = ()) -> Any:

@@ -137,7 +137,7 @@ class Origins:
         """'--set KEY=VALUE: ' or 'FILE:LINE: ' (the nearest enclosing key that has a line)."""
         override = self.override(path, inside)
         if override is not None:
-            return f"--set {override.text}{self.context(path)}: "
+            return f"{override.shown}{self.context(path)}: "
         return self.file_where(path)
 
     def file_where(self, path: tuple) -> str:

@@ -46,6 +46,11 @@ class DataFamily:
     load: Callable[..., Dataset]                   # (spec, seed, data_dir) -> Dataset
     train_examples: Callable[[Any], int | None] = lambda spec: None  # the full training set's size, if known
     description: str = ""
+    # (spec, loaded Dataset) -> the preprocessing a new input needs to look like this data (pixel
+    # scaling and size, columns and their standardization, a vocabulary): plain JSON, written to
+    # the run folder's preprocessing.json at training time and applied by `nnx predict`
+    # (nnx/data/preprocessing.py says what each kind holds). None: new inputs cannot be prepared.
+    preprocessing: Callable[[Any, Any], dict] | None = None
 
 
 REGISTRY = Registry("nnx.data", tag="name", what="data set")
@@ -64,6 +69,9 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    # A text data set's words (id 2 on): its run's preprocessing.json keeps them for `nnx predict`;
+    # kept out of `meta`, which lands in summary.json.
+    vocabulary: list[str] | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.x_train), "validation": len(self.x_val), "test": len(self.x_test)}

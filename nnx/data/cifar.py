@@ -145,4 +145,11 @@ def cifar_info(spec) -> DataInfo:
                     num_classes=_NUM_CLASSES[(spec.name, spec.label_mode)])
 
 
-FAMILY = REGISTRY.register(DataFamily(CifarSpec, cifar_info, load_cifar_set, train_examples=lambda spec: 50_000))
+def cifar_preprocessing(spec, dataset) -> dict:
+    from .preprocessing import image_record
+
+    return image_record((32, 32), "rgb", classes=dataset.meta.get("classes"))
+
+
+FAMILY = REGISTRY.register(DataFamily(CifarSpec, cifar_info, load_cifar_set, train_examples=lambda spec: 50_000,
+                                      preprocessing=cifar_preprocessing))

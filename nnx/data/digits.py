@@ -36,5 +36,13 @@ def digits_info(spec) -> DataInfo:
     return DataInfo(input_shape=(8, 8, 1), task="classification", num_classes=10)
 
 
+def digits_preprocessing(spec, dataset) -> dict:
+    from .preprocessing import image_record
+
+    return image_record((8, 8), "grayscale", classes=[str(d) for d in range(10)],
+                        note="trained on scikit-learn's 0..16 ink counts / 16; an 8-bit image's pixel / 255 is "
+                             "on the same [0, 1] scale, ink high (white on black)")
+
+
 FAMILY = REGISTRY.register(DataFamily(DigitsSpec, digits_info, load_digits_set,
-                                      train_examples=lambda spec: DIGITS_TRAIN))
+                                      train_examples=lambda spec: DIGITS_TRAIN, preprocessing=digits_preprocessing))

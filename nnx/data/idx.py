@@ -131,4 +131,13 @@ def idx_info(spec) -> DataInfo:
     return DataInfo(input_shape=(28, 28, 1), task="classification", num_classes=10)
 
 
-FAMILY = REGISTRY.register(DataFamily(IdxSpec, idx_info, load_idx_set, train_examples=lambda spec: 60_000))
+def idx_preprocessing(spec, dataset) -> dict:
+    from .preprocessing import image_record
+
+    classes = list(FASHION_CLASSES) if spec.name == "fashion_mnist" else [str(d) for d in range(10)]
+    return image_record((28, 28), "grayscale", classes=classes,
+                        note="white (255) strokes on black (0), as the IDX files hold them")
+
+
+FAMILY = REGISTRY.register(DataFamily(IdxSpec, idx_info, load_idx_set, train_examples=lambda spec: 60_000,
+                                      preprocessing=idx_preprocessing))

@@ -503,5 +503,12 @@ def load_image_folder(spec, seed: int, data_dir=None) -> Dataset:
     return dataset
 
 
+def image_folder_preprocessing(spec, dataset) -> dict:
+    from .preprocessing import image_record
+
+    return image_record(spec.image_size, spec.color, spec.resize, classes=dataset.meta["classes"])
+
+
 FAMILY = REGISTRY.register(DataFamily(ImageFolderSpec, image_folder_info, load_image_folder,
-                                      train_examples=image_folder_train_examples))
+                                      train_examples=image_folder_train_examples,
+                                      preprocessing=image_folder_preprocessing))

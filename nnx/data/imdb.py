@@ -264,7 +264,9 @@ def load_imdb(spec, seed: int, data_dir=None) -> Dataset:
         "source": {"kind": kind, "paths": [str(p) for p in paths], "fingerprint": checksums},
         "cache": {"file": str(cache_file), "hit": hit, "seconds": round(seconds, 2)},
     }
-    return make_dataset("imdb", info, (x_train, arrays["y_train"]), (x_test, arrays["y_test"]), spec, seed, **meta)
+    dataset = make_dataset("imdb", info, (x_train, arrays["y_train"]), (x_test, arrays["y_test"]), spec, seed, **meta)
+    dataset.vocabulary = [str(w) for w in arrays["words"]]
+    return dataset
 
 
 class ImdbSpec(DataBase):
@@ -294,4 +296,10 @@ def imdb_info(spec) -> DataInfo:
                     vocab_size=spec.num_words + text.RESERVED)
 
 
-FAMILY = REGISTRY.register(DataFamily(ImdbSpec, imdb_info, load_imdb, train_examples=lambda spec: 25_000))
+def imdb_preprocessing(spec, dataset) -> dict:
+    """The tokenizer settings, the vocabulary and the width a review is encoded to."""
+    return {"kind": "text", **dataset.meta["preprocessing"], "maxlen": spec.maxlen, "words": dataset.vocabulary}
+
+
+FAMILY = REGISTRY.register(DataFamily(ImdbSpec, imdb_info, load_imdb, train_examples=lambda spec: 25_000,
+                                      preprocessing=imdb_preprocessing))

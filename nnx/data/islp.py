@@ -198,5 +198,25 @@ def nyse_info(spec) -> DataInfo:
     return DataInfo(input_shape=shape, task="regression")
 
 
-HITTERS = REGISTRY.register(DataFamily(HittersSpec, hitters_info, load_hitters))
-NYSE = REGISTRY.register(DataFamily(NYSESpec, nyse_info, load_nyse))
+def hitters_preprocessing(spec, dataset) -> dict:
+    """Hitters.csv's columns (League == "N" an indicator, ...), standardized with the training
+    part's mean and sd, as the loader did (recomputed from the same rows and split)."""
+    from .preprocessing import features_record
+
+    source = dataset.meta["source"]  # the file the loader read: a --data-dir copy, or the package's
+    text = (importlib.resources.files("nnx.data") / "files" / "Hitters.csv").read_text(encoding="utf-8") \
+        if source.startswith("package:") else Path(source).read_text(encoding="utf-8")
+    x, y = hitters_design(_parse(text, source), source)
+    x_tr = hitters_split(x, y, spec.test_size, spec.split_seed, scale=False)[0]
+    mean, sd = (x_tr.mean(axis=0), x_tr.std(axis=0)) if spec.standardize else (None, None)
+    levels = {f"{name}[{level}]": (name, level) for name, level in HITTERS_FACTORS.items()}
+    return {**features_record(HITTERS_COLUMNS, mean, sd, levels), "target": "Salary"}
+
+
+def nyse_preprocessing(spec, dataset) -> dict:
+    return {"kind": "series", "lags": spec.lags, "layout": spec.layout, "day_of_week": spec.day_of_week,
+            "target": "log_volume (standardized by the training days)"}
+
+
+HITTERS = REGISTRY.register(DataFamily(HittersSpec, hitters_info, load_hitters, preprocessing=hitters_preprocessing))
+NYSE = REGISTRY.register(DataFamily(NYSESpec, nyse_info, load_nyse, preprocessing=nyse_preprocessing))

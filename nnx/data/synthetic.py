@@ -67,5 +67,13 @@ def synthetic_info(spec) -> DataInfo:
     return DataInfo(input_shape=(spec.dims,), task="binary", num_classes=2)
 
 
+def synthetic_preprocessing(spec, dataset) -> dict:
+    """Points as they are (columns x1..xd), no scaling."""
+    from .preprocessing import features_record
+
+    return features_record([f"x{i + 1}" for i in range(spec.dims)])
+
+
 FAMILY = REGISTRY.register(DataFamily(SyntheticSpec, synthetic_info, load_synthetic,
-                                      train_examples=lambda spec: spec.train_size))
+                                      train_examples=lambda spec: spec.train_size,
+                                      preprocessing=synthetic_preprocessing))

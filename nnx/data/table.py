@@ -425,7 +425,10 @@ def transform_text(preprocessing: dict, texts) -> np.ndarray:
     ids = [vocab.encode(tokenize(t)) for t in texts]
     if p["representation"] == "sequence":
         return text.pad_sequences(ids, p["maxlen"])
-    return text.bag_of_words(ids, p["width"])
+    # A bag's width is padding, not a model's shape (a bag-of-words model sums the rows of the
+    # ids present): a new review with more distinct words than any training review widens it.
+    longest = max((len({i for i in d if i >= text.RESERVED}) for d in ids), default=0)
+    return text.bag_of_words(ids, max(p["width"], longest))
 
 
 # --------------------------------------------------------------------------------------------
@@ -565,5 +568,12 @@ def load_table(spec, seed: int, data_dir=None) -> Dataset:
     return make_dataset("table", p.info, p.train, p.test, spec, seed, **p.meta)
 
 
+def table_preprocessing(spec, dataset) -> dict:
+    """The fit recorded by the loader (columns, means and sds, categories; or a text column's vocabulary)."""
+    fitted = dict(dataset.meta["preprocessing"])
+    return {"kind": "table", "table_version": fitted.pop("version"), **fitted}
+
+
 FAMILY = REGISTRY.register(DataFamily(TableSpec, table_info, load_table,
-                                      train_examples=lambda spec: len(prepare(spec).train[0])))
+                                      train_examples=lambda spec: len(prepare(spec).train[0]),
+                                      preprocessing=table_preprocessing))

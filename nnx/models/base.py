@@ -13,7 +13,7 @@ No JAX at import: the schema is built from these declarations.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,6 +26,24 @@ from ..spec import Strict
 
 TASKS = ("classification", "binary", "regression")
 ALL_TASKS = frozenset(TASKS)
+
+
+# Config sections that only a network reads: nnx.train's loop honours them; a closed-form estimator
+# fits its own objective in one call (a variant of one that sets them is refused at load time).
+NETWORK_SECTIONS = ("training", "regularization")
+
+
+def reads(key: str, *, network: bool, model_fields: Container[str]) -> bool:
+    """Whether a model reads the flattened config key `key` ('model.dropout', 'training.optimizer.name'):
+    its own spec's fields, `data:`, and `training:`/`regularization:` when it is a network. Readers
+    that have a run's config.yaml but must not import JAX (nnx compare) pass the fields of its
+    `model:` section, which are its spec's; others ask the family (`ModelFamily.reads`)."""
+    section, _, rest = key.partition(".")
+    if section == "model":
+        return not rest or rest.split(".", 1)[0] in model_fields
+    if section in NETWORK_SECTIONS:
+        return network
+    return True
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,10 @@ class ModelFamily:
         if training is not None and examples is not None and not one_device(devices):
             placement(devices, training.batch_size, examples)
         abstract_model(spec, info)
+
+    def reads(self, key: str) -> bool:
+        """Whether this family's models read the config key `key` (see `reads`)."""
+        return reads(key, network=self.network, model_fields=self.spec.model_fields)
 
     def make(self, spec, info, seed: int = 0) -> Model:
         """The model a spec describes, behind the one interface."""
@@ -135,7 +157,7 @@ class Network(Model):
             folder = h.get("checkpoint_dir")
             return TrainCheckpoints(folder) if folder is not None and jax.process_count() == 1 else None
 
-        trainees = [Trainee(m.impl, d, s, h.get("callbacks", ()), checkpoints(h))
+        trainees = [Trainee(m.impl, d, s, h.get("callbacks", ()), checkpoints(h), h.get("progress"))
                     for m, d, s, h in zip(models, datasets, run_specs, hooks)]
         return fit_all(trainees, should_stop=should_stop, resume=resume, devices=devices)
 

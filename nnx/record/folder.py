@@ -6,6 +6,10 @@
                         replaced atomically; a running one whose process is gone reads `crashed`
         metrics.jsonl   one JSON object per epoch, appended and flushed as each epoch ends
         summary.json    final metrics, written atomically at the end
+        preprocessing.json  what a new input goes through to look like the training data
+                        (written with config.yaml; nnx predict applies it)
+        classification.json   classifiers: the test split's confusion matrix, per-class precision,
+                        recall, F1 and most confident mistakes (nnx.show.confusion), just before summary.json
         checkpoint/     the trained parameters (Orbax)
 """
 
@@ -53,7 +57,8 @@ def _jsonable(value):
 
 
 def safe_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "run"
+    # `=` and `,` are safe in file names everywhere, and keep a sweep's run names readable.
+    return "".join(c if c.isalnum() or c in "-_.=," else "_" for c in text) or "run"
 
 
 def ensure_writable(output_dir: Path, experiment: str | None = None) -> None:
@@ -116,6 +121,13 @@ class RunFolder:
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.path / "summary.json", summary)
+
+    def write_preprocessing(self, record: dict) -> None:
+        """What `nnx predict` applies to new inputs (nnx/data/preprocessing.py)."""
+        write_json(self.path / "preprocessing.json", record)
+
+    def has_preprocessing(self) -> bool:
+        return (self.path / "preprocessing.json").is_file()
 
     @property
     def checkpoint_dir(self) -> Path:

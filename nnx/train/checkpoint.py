@@ -2,6 +2,9 @@
 
 A full disk while saving is a `DiskFullError` naming the epoch and the run folder, with the resume
 command; Orbax's own logging (tracebacks from its background threads) stays off the terminal.
+
+The training state is saved by wall time (`should_checkpoint`), not every epoch: a save costs tens of
+milliseconds, as much as a whole epoch of a small model.
 """
 
 from __future__ import annotations
@@ -161,13 +164,27 @@ def load_model(run_dir: str | Path) -> tuple[nnx.Module, object]:
     return model.impl, model.run_spec
 
 
+def should_checkpoint(epoch: int, last_epoch: int, seconds_since_save: float, every_s: float,
+                      stopping: bool) -> bool:
+    """Whether to save the training state after `epoch` (of `last_epoch` planned).
+
+    Always after the last epoch and when training stops there (early stopping, Ctrl-C, SIGTERM):
+    a resume then continues where the run ended. Otherwise only once `every_s` seconds have passed
+    since the last save (or the start of training), so a short run writes one checkpoint; a
+    process killed between saves resumes from the last one and replays the epochs after it, which
+    is exact because an epoch's keys depend only on (seed, epoch). `every_s` 0: every epoch.
+    """
+    return stopping or epoch >= last_epoch or seconds_since_save >= every_s
+
+
 class TrainCheckpoints:
-    """Per-epoch training state for exact resume: the last epoch's and the best epoch's.
+    """Training state for exact resume: the last saved epoch's and early stopping's best epoch's.
 
     Each holds the parameters, other variables, optimizer state, and a small JSON record (epoch,
     early-stopping state). Orbax writes each checkpoint to a temporary folder and renames it when
     complete, so a crash mid-write leaves the previous checkpoint intact. The data order and the
     dropout keys derive from (seed, epoch), so the epoch number is the whole data-order state.
+    Which epochs are saved is the caller's choice (`should_checkpoint`).
     """
 
     def __init__(self, directory: Path):
@@ -178,24 +195,36 @@ class TrainCheckpoints:
         self._pending: int | None = None  # the epoch whose asynchronous save may still be running
         self._closed = False
         directory = Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=True,
-                                               **({"multiprocessing_options": _multiprocessing_options(ocp)}
-                                                  if jax.process_count() > 1 else {}))
-        self.last = ocp.CheckpointManager(directory / "last", options=options)
-        self.best = ocp.CheckpointManager(directory / "best", options=options)
 
-    def save(self, epoch: int, state, record: dict, is_best: bool) -> None:
-        """Start saving `epoch` (Orbax writes in the background, while the next epoch trains).
+        def options(keep: int):
+            return ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True,
+                                                **({"multiprocessing_options": _multiprocessing_options(ocp)}
+                                                   if jax.process_count() > 1 else {}))
 
-        A failure of the previous epoch's save surfaces here, and is named with that epoch.
+        self.last = ocp.CheckpointManager(directory / "last", options=options(1))
+        # Two bests: a process killed after saving a new best and before the last checkpoint that
+        # names it still has the best epoch the last checkpoint names.
+        self.best = ocp.CheckpointManager(directory / "best", options=options(2))
+        self._best_saved = self.best.latest_step()  # the epoch the best folder holds
+
+    def save(self, epoch: int, state, record: dict, best: tuple[int, object] | None = None) -> None:
+        """Start saving `epoch` (Orbax writes in the background, while the next epoch trains), and
+        `best`, early stopping's (best epoch, its state), when the best folder does not hold it yet.
+
+        A failure of the previous save surfaces here, and is named with its epoch.
         """
         self._finish()
         # Host copies first: the device buffers are donated to the next epoch while Orbax writes.
         host = host_copy(state)
         try:
+            if best is not None and best[0] != self._best_saved:
+                best_epoch, best_state = best
+                best_host = host if best_epoch == epoch else host_copy(best_state)
+                self.best.save(best_epoch, args=self._args(best_host, {**record, "epoch": best_epoch}, save=True))
+                # Complete before the last checkpoint names it.
+                self.best.wait_until_finished()
+                self._best_saved = best_epoch
             self.last.save(epoch, args=self._args(host, {**record, "epoch": epoch}, save=True))
-            if is_best:
-                self.best.save(epoch, args=self._args(host, {**record, "epoch": epoch}, save=True))
         except Exception as e:
             self._failed(e, epoch)
         self._pending = epoch
@@ -227,11 +256,11 @@ class TrainCheckpoints:
     def latest_epoch(self) -> int | None:
         return self.last.latest_step()
 
-    def restore(self, abstract_state, which: str = "last"):
-        """(state, record) of the last (or best) checkpoint, or None if there is none."""
+    def restore(self, abstract_state, which: str = "last", epoch: int | None = None):
+        """(state, record) of the last (or best) checkpoint, or of `epoch`'s; None if there is none."""
         manager = self.last if which == "last" else self.best
-        step = manager.latest_step()
-        if step is None:
+        step = manager.latest_step() if epoch is None else epoch
+        if step is None or step not in manager.all_steps():
             return None
         out = manager.restore(step, args=self._args(abstract_state, None, save=False))
         return out.state, out.record

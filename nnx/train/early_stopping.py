@@ -41,6 +41,10 @@ class EarlyStopping:
         if saved and saved.get("best_value") is not None:
             self.best_value, self.best_epoch, self.wait = saved["best_value"], saved["best_epoch"], saved["wait"]
 
+    def best(self) -> tuple[int, object] | None:
+        """(best epoch, its state) so far, or None before the first epoch."""
+        return None if self.best_epoch is None else (self.best_epoch, self.best_state)
+
     def value(self, record) -> float:
         split, _, metric = self.monitor.partition(".")
         metrics = record.validation if split == "validation" else record.train

@@ -20,8 +20,24 @@ def weight_mask(params):
     return jax.tree_util.tree_map_with_path(is_weight, params)
 
 
-def schedule(opt, epochs: int, steps_per_epoch: int):
-    s, lr = opt.schedule, opt.learning_rate
+def hyperparameters(training, regularization) -> dict[str, float]:
+    """The numbers of a run that a compiled training program takes as arguments (traced), so runs
+    that differ only in them train together in one program (a vectorized sweep). The structure
+    (which penalties and transforms exist) still comes from the config; see `make_optimizer`."""
+    return {"learning_rate": training.optimizer.learning_rate, "weight_decay": weight_decay(training, regularization),
+            "l2": regularization.l2, "l1": regularization.l1}
+
+
+def weight_decay(training, regularization) -> float:
+    """regularization.weight_decay; for adamw without one, Optax's default."""
+    if training.optimizer.name == "adamw" and "weight_decay" not in regularization.model_fields_set:
+        return ADAMW_DEFAULT_DECAY  # AdamW is Adam with decoupled decay: Optax's default, not none
+    return regularization.weight_decay
+
+
+def schedule(opt, epochs: int, steps_per_epoch: int, learning_rate=None):
+    """The schedule of `opt`, peaking at `learning_rate` (default: the config's; may be traced)."""
+    s, lr = opt.schedule, opt.learning_rate if learning_rate is None else learning_rate
     total = max(epochs * steps_per_epoch, 1)
     if s.name == "constant":
         return optax.constant_schedule(lr)
@@ -55,19 +71,22 @@ def _direction(opt) -> optax.GradientTransformation:
     raise ValueError(opt.name)
 
 
-def make_optimizer(training, regularization, steps_per_epoch: int) -> optax.GradientTransformation:
-    """clip -> direction -> decoupled weight decay -> learning rate (with schedule)."""
+def make_optimizer(training, regularization, steps_per_epoch: int, hyper=None) -> optax.GradientTransformation:
+    """clip -> direction -> decoupled weight decay -> learning rate (with schedule).
+
+    The chain's structure (and so its state's) comes from the config; the learning rate and the
+    weight decay from `hyper` when given (`hyperparameters`; traced values inside a compiled step),
+    so one program and one optimizer-state layout serve runs that differ only in those numbers."""
     opt = training.optimizer
+    hyper = hyper if hyper is not None else hyperparameters(training, regularization)
     parts = []
     if opt.clip_norm:
         parts.append(optax.clip_by_global_norm(opt.clip_norm))
     parts.append(_direction(opt))
-    decay = regularization.weight_decay
-    if opt.name == "adamw" and "weight_decay" not in regularization.model_fields_set:
-        decay = ADAMW_DEFAULT_DECAY  # AdamW is Adam with decoupled decay: Optax's default, not none
-    if decay > 0:
-        parts.append(optax.add_decayed_weights(decay, mask=weight_mask))
-    parts.append(optax.scale_by_learning_rate(schedule(opt, training.epochs, steps_per_epoch)))
+    if weight_decay(training, regularization) > 0:
+        parts.append(optax.add_decayed_weights(hyper["weight_decay"], mask=weight_mask))
+    parts.append(optax.scale_by_learning_rate(schedule(opt, training.epochs, steps_per_epoch,
+                                                       hyper["learning_rate"])))
     parts.append(scale_by_parameter())
     return optax.chain(*parts)
 
@@ -87,12 +106,15 @@ def scale_by_parameter() -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
-def penalty(params, regularization):
-    """Ridge (l2 * sum W^2) and lasso (l1 * sum |W|) on the weights, not the biases."""
+def penalty(params, regularization, hyper=None):
+    """Ridge (l2 * sum W^2) and lasso (l1 * sum |W|) on the weights, not the biases. A term is there
+    when the config has it (> 0); its weight comes from `hyper` when given (maybe traced; a zero
+    weight there adds exactly zero, to the loss and to the gradient)."""
+    hyper = hyper if hyper is not None else {"l2": regularization.l2, "l1": regularization.l1}
     weights = [p for p in jax.tree.leaves(params) if p.ndim >= 2]
     total = jnp.zeros((), jnp.float32)
     if regularization.l2 > 0:
-        total += regularization.l2 * sum(jnp.sum(jnp.square(w)) for w in weights)
+        total += hyper["l2"] * sum(jnp.sum(jnp.square(w)) for w in weights)
     if regularization.l1 > 0:
-        total += regularization.l1 * sum(jnp.sum(jnp.abs(w)) for w in weights)
+        total += hyper["l1"] * sum(jnp.sum(jnp.abs(w)) for w in weights)
     return total
