@@ -215,6 +215,54 @@ def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, d
     return outcomes
 
 
+def train_prepared(paths: list[Path], data_dir=None, reporter: Reporter | None = None,
+                   devices: int | str | None = None, interrupt: InterruptFlag | None = None) -> list[RunOutcome]:
+    """Train run folders a launcher prepared (config.yaml written, status queued): what one
+    `--jobs` process or one SLURM task does, through the same path as `nnx train`. A folder that
+    has a checkpoint resumes from it (a requeued task, `--continue`), alone; fresh folders (the
+    seeds of a variant with parallel_seeds) train together; completed ones are left as they are."""
+    from . import models
+    from .config import load_run_config
+    from .record import read_run
+
+    reporter = reporter or SilentReporter()
+    folders = [RunFolder(Path(p)) for p in paths]
+    done = {f.path for f in folders if read_run(f.path).state == "completed"}
+    todo = [f for f in folders if f.path not in done]
+    outcomes = [RunOutcome(load_run_config(f.path / "config.yaml"), f.path, "completed", read_run(f.path).summary)
+                for f in folders if f.path in done]
+    with interrupt or InterruptFlag(reporter) as flag:
+        started = [f for f in todo if _last_checkpoint_epoch(f) > 0]
+        if started:
+            for folder in todo:
+                if flag():
+                    break
+                try:
+                    outcomes.append(resume_run(folder.path, force=True, data_dir=data_dir, reporter=reporter,
+                                               devices=devices, interrupt=flag))
+                except RunError as e:
+                    outcomes.append(RunOutcome(load_run_config(folder.path / "config.yaml"), folder.path, "failed",
+                                               error=str(e)))
+                reporter.run_ended(outcomes[-1])
+            return outcomes
+        if not todo:
+            return outcomes
+        specs = [load_run_config(f.path / "config.yaml") for f in todo]
+        datasets = _DataCache(data_dir)
+        data = [datasets.get(spec) for spec in specs]
+        built = [models.make(spec.model, d.info, spec.seed) for spec, d in zip(specs, data)]
+        together = {"parallel_seeds": [s.seed for s in specs]} if len(specs) > 1 else {}
+        for i, (spec, model, folder) in enumerate(zip(specs, built, todo)):
+            (folder.path / "metrics.jsonl").unlink(missing_ok=True)  # a start killed before its first checkpoint
+            folder.set_status("running", **together)
+            reporter.run_started(spec, i + 1, len(specs), folder.path, model.num_params(),
+                                 spec.training.epochs if model.trains_in_epochs else 0)
+        ended = _fit_group(specs, data, built, todo, reporter, flag, resume=False, devices=devices)
+        for outcome in ended:
+            reporter.run_ended(outcome)
+        return outcomes + ended
+
+
 def _check_runs(specs: list[RunSpec], datasets, devices=None) -> None:
     """Before the first run: every data set is loaded, and every distinct model built (networks
     abstractly, nothing allocated), so a model its data cannot take (a CNN pooling a 1x1 map)
@@ -285,8 +333,10 @@ def describe_resume(run_dir: str | Path) -> str:
 
 
 def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experiment: Experiment | None = None,
-               data_dir=None, reporter: Reporter | None = None, devices: int | str | None = None) -> RunOutcome:
-    """Continue a run from its last complete epoch, in the same folder."""
+               data_dir=None, reporter: Reporter | None = None, devices: int | str | None = None,
+               interrupt: InterruptFlag | None = None) -> RunOutcome:
+    """Continue a run from its last complete epoch, in the same folder. `interrupt`: a flag the caller
+    already holds (a launcher's task resuming several folders); by default one of its own."""
     from .config import apply_overrides, load_run_config
 
     reporter = reporter or SilentReporter()
@@ -333,8 +383,8 @@ def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experimen
     model = models.make(wanted.model, dataset.info, wanted.seed)
     reporter.run_started(wanted, 1, 1, folder.path, model.num_params(),
                          wanted.training.epochs if model.trains_in_epochs else 0)
-    with InterruptFlag(reporter) as interrupt:
-        outcome = _fit_group([wanted], [dataset], [model], [folder], reporter, interrupt, resume=True,
+    with interrupt or InterruptFlag(reporter) as flag:
+        outcome = _fit_group([wanted], [dataset], [model], [folder], reporter, flag, resume=True,
                              devices=devices)[0]
     if outcome.status == "failed":
         raise RunError(outcome.error)
@@ -380,20 +430,32 @@ def _truncate_metrics(folder: RunFolder, last_epoch: int) -> None:
 # The signals that ask for a stop at the end of the epoch, with a saved, resumable run: Ctrl-C, and
 # those a batch scheduler sends before it kills a job. SLURM sends SIGTERM at the time limit, on
 # preemption and on scancel, then SIGKILL after KillWait (30 s by default); `sbatch
-# --signal=USR1@120` (or `B:USR1@120` through a batch script) sends SIGUSR1 that long before.
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1")
+# --signal=USR1@120` (or `B:USR1@120` through a batch script) sends SIGUSR1 that long before;
+# submitit asks for SIGUSR2 (and requeues a task on it).
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2")
+
+
+def stop_signals() -> tuple:
+    """The stop signals this system has (no SIGUSR1/2 on Windows), as signal numbers."""
+    import signal
+
+    return tuple(getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name))
 
 
 class InterruptFlag:
-    """Ctrl-C, SIGTERM or SIGUSR1 once: finish the epoch (or the unit of work), save, stop; the run
-    is interrupted and resumable. Then Ctrl-C: stop at once (KeyboardInterrupt). A repeated SIGTERM
-    or SIGUSR1 changes nothing: a scheduler that stops waiting sends SIGKILL, and the last saved
-    epoch is what a resume starts from either way."""
+    """Ctrl-C, SIGTERM, SIGUSR1 or SIGUSR2 once: finish the epoch (or the unit of work), save, stop;
+    the run is interrupted and resumable. Then Ctrl-C: stop at once (KeyboardInterrupt). A repeated
+    SIGTERM or SIGUSR changes nothing: a scheduler that stops waiting sends SIGKILL, and the last
+    saved epoch is what a resume starts from either way. `signum` keeps the first signal, for a
+    launcher to hand it on afterwards (submitit requeues a SLURM task on SIGUSR2); the previous
+    handlers are back after the block, which code it guards may enter again."""
 
     def __init__(self, reporter: Reporter, action: str = "finishing this epoch and saving"):
         self.reporter, self.action = reporter, action
-        self.signal: str | None = None  # the first stop signal's name (SIGINT, SIGTERM, SIGUSR1)
+        self.signal: str | None = None  # the first stop signal's name (SIGINT, SIGTERM, SIGUSR1, SIGUSR2)
+        self.signum: int | None = None
         self._previous: dict = {}
+        self._depth = 0
 
     @property
     def requested(self) -> bool:
@@ -413,10 +475,9 @@ class InterruptFlag:
         import signal
         import threading
 
-        if threading.current_thread() is threading.main_thread():
-            for name in STOP_SIGNALS:
-                if hasattr(signal, name):  # no SIGUSR1 on Windows
-                    self._previous[name] = signal.signal(getattr(signal, name), self._handle)
+        self._depth += 1  # a flag can be entered again by the code it guards (a task resuming its runs)
+        if self._depth == 1 and threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in stop_signals()}
         return self
 
     def _handle(self, signum, frame) -> None:
@@ -427,13 +488,9 @@ class InterruptFlag:
             if name == "SIGINT":
                 raise KeyboardInterrupt
             return
-        self.signal = name
-        signal.signal(signal.SIGINT, self._second)
+        self.signal, self.signum = name, signum
         again = "; press Ctrl-C again to stop at once" if name == "SIGINT" else ""
         self.reporter.message(f"{self.cause}: {self.action}{again}")
-
-    def _second(self, signum, frame) -> None:
-        raise KeyboardInterrupt
 
     def __call__(self) -> bool:
         return self.requested
@@ -441,10 +498,12 @@ class InterruptFlag:
     def __exit__(self, *exc) -> None:
         import signal
 
-        for name, previous in self._previous.items():
-            if previous is not None:
-                signal.signal(getattr(signal, name), previous)
-        self._previous = {}
+        self._depth -= 1
+        if self._depth == 0:
+            for s, previous in self._previous.items():
+                if previous is not None:
+                    signal.signal(s, previous)
+            self._previous = {}
 
 
 def _summary(spec: RunSpec, dataset, folder: RunFolder, model, result, together: bool) -> Summary:

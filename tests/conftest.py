@@ -30,3 +30,12 @@ def real_data_dir() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test gets an empty user cache, so nothing leaks between tests or from the machine."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def six_reference(tmp_path_factory):
+    """The six-run experiment of tests/launch_helpers.py trained in this process: what every
+    launcher (--jobs, --continue, SLURM) must reproduce."""
+    from .launch_helpers import reference
+
+    return reference(tmp_path_factory)

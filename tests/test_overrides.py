@@ -78,7 +78,7 @@ def test_the_cli_refuses_a_mistyped_set_with_one_line_and_writes_nothing(tmp_pat
         assert code == 2, (extra, out, err)
         assert err.strip() == ("error: --set regularisation.l2=0.1: unknown key 'regularisation' (did you mean "
                                "'regularization'?); allowed keys: name, description, seed, seeds, data, model, "
-                               "training, regularization, variants, sweep"), err
+                               "training, regularization, variants, sweep, launcher"), err
         assert "quick" not in out
     assert not (tmp_path / "out").exists()
 

@@ -11,6 +11,8 @@ from typing import Any
 from ..record import read_run, run_state
 from ..record.metrics import best_epoch, flatten
 
+TASK_LOG = "task.log"  # nnx.launch.task.LOG (nnx.launch imports submitit; compare does not)
+
 # Keys of config.yaml that name a run rather than describe it: never a "what differs" column.
 IDENTITY_KEYS = {"experiment", "variant", "seed"}
 
@@ -80,6 +82,9 @@ def read_one(folder: str | Path) -> Run:
         run.reason = status["reason"]
     if run.status == "crashed":
         run.reason = f"its process ({status['pid']}) is gone; resume with: nnx train --resume {folder}"
+    if run.status in ("failed", "crashed") and (Path(folder) / TASK_LOG).is_file():
+        # A launcher's task (--jobs, SLURM) keeps its output there: the traceback, SLURM's own lines.
+        run.reason = f"{run.reason or run.status}; log: {Path(folder) / TASK_LOG}"
     if not (record.summary is not None or record.config is not None or record.metrics):
         run.problems.append("no summary.json, config.yaml or metrics.jsonl")
 

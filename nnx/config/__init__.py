@@ -25,6 +25,7 @@ from .schema import (
     MAX_SEED,
     EarlyStoppingSpec,
     ExperimentFile,
+    LauncherSpec,
     OptimizerSpec,
     RegularizationSpec,
     RunSpec,
@@ -32,6 +33,6 @@ from .schema import (
     TrainingSpec,
 )
 
-__all__ = ["MAX_NAME", "MAX_SEED", "EarlyStoppingSpec", "Experiment", "ExperimentFile", "OptimizerSpec",
+__all__ = ["MAX_NAME", "MAX_SEED", "EarlyStoppingSpec", "Experiment", "ExperimentFile", "LauncherSpec", "OptimizerSpec",
            "RegularizationSpec", "RunSpec", "ScheduleSpec", "TrainingSpec", "apply_overrides",
            "dump_run_config", "flatten", "load_experiment", "load_run_config", "parse_experiment"]

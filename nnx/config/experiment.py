@@ -22,8 +22,8 @@ from ..record.metrics import flatten  # noqa: F401  (nnx.config.flatten, as befo
 from . import overrides as ov
 from . import sweep as sweep_
 from .messages import did_you_mean, validate
-from .schema import (MAX_NAME, MAX_RUNS, MAX_SEED, MAX_SWEEP_RUNS, SECTIONS, TAGS, ExperimentFile, RunSpec,
-                     SweepSpec, expand_shorthands)
+from .schema import (MAX_NAME, MAX_RUNS, MAX_SEED, MAX_SWEEP_RUNS, SECTIONS, TAGS, ExperimentFile, LauncherSpec,
+                     RunSpec, SweepSpec, expand_shorthands)
 from .yaml_lines import Claims, Origins, VariantLines, key_text, read_yaml
 
 
@@ -38,6 +38,7 @@ class Experiment:
     description: str = ""
     variants: list[str] = field(default_factory=list)
     sweep: SweepSpec | None = None
+    launcher: LauncherSpec = field(default_factory=LauncherSpec)  # resources of SLURM tasks
 
 
 def load_experiment(
@@ -138,7 +139,7 @@ def parse_experiment(
             for s in seeds:
                 runs.append(spec.model_copy(update={"seed": s, "seeds_in_name": len(seeds) if len(seeds) > 1 else None}))
     return Experiment(name=name, path=path, runs=runs, description=file.description, variants=chosen,
-                      sweep=file.sweep)
+                      sweep=file.sweep, launcher=file.launcher)
 
 
 def _sweep_options(texts: Iterable[str]) -> list[ov.Override]:

@@ -231,6 +231,27 @@ class RunSpec(Strict):
     seeds_in_name: Annotated[int | None, Field(exclude=True)] = None
 
 
+class LauncherSpec(Strict):
+    """Resources of each SLURM task (`nnx train --launcher slurm`); one task trains one run (or the
+    seeds of a variant with training.parallel_seeds). The local launchers ignore this section."""
+
+    partition: str | None = Field(None, description="the SLURM partition; default: the cluster's default")
+    time_min: int = Field(60, ge=1, description="the time limit of each task, in minutes (a task at its limit "
+                                                "is requeued and resumes from its last checkpoint)")
+    cpus_per_task: int | None = Field(None, ge=1, description="CPU cores of each task; default: SLURM's")
+    gpus_per_task: int | None = Field(None, ge=0, description="GPUs of each task (--gpus-per-task)")
+    mem: str | None = Field(None, pattern=r"^[0-9]+[KMGT]?$",
+                            description="memory of each task, as sbatch's --mem: 16G, 4000M")
+    array_parallelism: int = Field(256, ge=1, description="at most this many tasks of the array run at once")
+    max_requeues: int = Field(3, ge=0, description="times a task that reaches its time limit is requeued "
+                                                   "(preemptions do not count)")
+    signal_delay_s: int = Field(120, ge=10, description="seconds before the time limit when SLURM warns the task; "
+                                                        "it must cover one epoch and a checkpoint")
+    setup: list[str] = Field([], description="shell lines run before each task (module load ..., source venv)")
+    sbatch: dict[str, str | int | bool] = Field({}, description="other sbatch options, without the dashes: "
+                                                               "{account: proj, qos: high, constraint: a100}")
+
+
 class ExperimentFile(Strict):
     """The top level of an experiment file. The sections are checked per variant, as a RunSpec."""
 
@@ -248,6 +269,7 @@ class ExperimentFile(Strict):
         {}, description="NAME: {data/model/training/regularization keys}; each variant is merged over the "
                         "sections above and is a run folder of its own; none: one run, 'default'")
     sweep: SweepSpec | None = Field(None, description="settings to try in every variant (see sweep: below)")
+    launcher: LauncherSpec = Field(LauncherSpec(), description="resources of SLURM tasks (--launcher slurm)")
 
 
 def expand_shorthands(data: Any, path: tuple = ()) -> Any:

@@ -2,7 +2,7 @@
 
     outputs/<experiment>/<YYYYmmdd-HHMMSS>-<run>/
         config.yaml     the resolved config, written first
-        status.json     running (with pid, host) | completed | failed | interrupted (and why),
+        status.json     queued | running (with pid, host) | completed | failed | interrupted (and why),
                         replaced atomically; a running one whose process is gone reads `crashed`
         metrics.jsonl   one JSON object per epoch, appended and flushed as each epoch ends
         summary.json    final metrics, written atomically at the end
@@ -26,7 +26,8 @@ from typing import Any
 
 from ..errors import ConfigError
 
-STATUSES = ("running", "completed", "failed", "interrupted")
+# queued: made by a launcher (--jobs, --launcher slurm, --continue) and waiting for its process or task.
+STATUSES = ("queued", "running", "completed", "failed", "interrupted")
 
 
 def write_atomic(path: Path, text: str) -> None:
