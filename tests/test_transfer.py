@@ -199,6 +199,10 @@ def test_a_weight_file_trains_under_a_new_head_through_nnx_train(tmp_path, capsy
     assert isinstance(model.impl.base.conv1.kernel, FrozenParam)
     x, _ = images(4, 5)
     assert model.predict(x).shape == (4, CLASSES)
+    image = next((tmp_path / "test" / "class1").iterdir())
+    code, out, err = run_cli(["predict", str(folder), str(image)], capsys)  # nnx predict RUN, as any run
+    assert code == 0, out + err
+    assert "class" in out
 
 
 def test_a_frozen_random_base_is_trained_with_a_warning(tmp_path, capsys, narrow):
