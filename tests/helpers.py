@@ -60,4 +60,20 @@ def write_default_stand_in(data_dir: Path) -> Path:
     path.write_text("default,student,balance,income\n" + "".join(
         f"{'Yes' if i % 4 == 0 else 'No'},{'Yes' if i % 3 == 0 else 'No'},{100.5 * i},{1000.5 * i}\n"
         for i in range(200)))
+    write_transfer_stand_in(data_dir)
     return path
+
+
+def write_transfer_stand_in(data_dir: Path) -> Path:
+    """transfer.yaml's image folder (Fashion-MNIST exported as PNGs, fashion_mnist_png_1000/), as
+    two tiny classes of twenty 8x8 PNGs each in train/ and test/: enough to list and validate."""
+    from PIL import Image
+
+    root = Path(data_dir) / "fashion_mnist_png_1000"
+    for split in ("train", "test"):
+        for k, name in enumerate(("Bag", "Shirt")):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(20):
+                Image.fromarray(np.full((8, 8), 40 * k + i, np.uint8)).save(folder / f"{10 * i + k:05d}.png")
+    return root

@@ -151,7 +151,7 @@ def test_shipped_experiments_are_valid(tmp_path):
     from .conftest import EXPERIMENTS
     from .helpers import write_default_stand_in
 
-    write_default_stand_in(tmp_path)  # default.yaml reads ISLP's Default.csv from the data folders
+    write_default_stand_in(tmp_path)  # default.yaml reads ISLP's Default.csv, transfer.yaml an image folder
     for path in sorted(EXPERIMENTS.glob("*.yaml")):
         assert load_experiment(path, data_dir=tmp_path).runs, path
 

@@ -251,7 +251,7 @@ def test_experiment_fields_are_validated_and_not_silently_ignored():
     assert spec.weights == "imagenet" and spec.include_top is True
     with pytest.raises(ConfigError, match="the ImageNet top has 1000 outputs, not 10; set model.include_top: false"):
         image_shape_and_classes(spec, DataInfo((32, 32, 3), "classification", 10), min_size=32)
-    with pytest.raises(ConfigError, match="nnx train does not read model.weights"):
+    with pytest.raises(ConfigError, match="nnx train trains a pretrained network under a new head"):
         family(spec).check(spec, DataInfo((32, 32, 3), "classification", 1000))
     with pytest.raises(ConfigError):
         parse_experiment("data: {name: digits}\nmodel: {type: vgg16, include_top: maybe}\n")

@@ -192,16 +192,21 @@ def _sweep_settings(sweep: SweepSpec | None, sections: list[ov.Override], origin
 
 
 def _paths_from(spec: RunSpec, experiment_file: Path | None, data_dir=None) -> RunSpec:
-    """A data set's relative file paths (`data.path: my.csv`) are relative to the experiment file's
+    """A data set's relative file paths (`data.path: my.csv`), and a weight file's (`model.weights:
+    my.h5`), are relative to the experiment file's
     folder, so an experiment runs from any folder; the run's config.yaml records them absolute.
     One that is not there is looked for under the same relative path in the data folders
     (--data-dir, $NNX_DATA_DIR, the cache: `path: islp/Default.csv`), as the shipped data sets are."""
     base = experiment_file.parent if experiment_file is not None else Path.cwd()
     resolved = {name: _resolve(value, base, data_dir) for name, value in spec.data if isinstance(value, Path)
                 and not value.is_absolute()}
-    if not resolved:
-        return spec
-    return spec.model_copy(update={"data": spec.data.model_copy(update=resolved)})
+    if resolved:
+        spec = spec.model_copy(update={"data": spec.data.model_copy(update=resolved)})
+    weights = getattr(spec.model, "weights", None)  # a weight file of one's own (model.weights: my.h5)
+    if isinstance(weights, Path) and not weights.is_absolute():
+        spec = spec.model_copy(update={"model": spec.model.model_copy(
+            update={"weights": _resolve(weights, base, data_dir)})})
+    return spec
 
 
 def _resolve(value: Path, base: Path, data_dir) -> Path:

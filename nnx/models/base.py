@@ -63,16 +63,9 @@ class ModelFamily:
         if not self.network:  # an estimator is cheap to construct, and takes no devices
             build(spec, info)
             return
-        from ..errors import ConfigError
         from ..params import abstract_model
         from ..train.devices import one_device, placement
 
-        # Pretrained weights are loaded by nnx.models.applications.pretrained (load_pretrained,
-        # classify_images); training from them (a frozen base and a new head) is not wired into
-        # nnx train yet, and must not be ignored silently.
-        if getattr(spec, "weights", None) is not None or getattr(spec, "include_top", True) is False:
-            raise ConfigError(f"model.type {spec.type}: nnx train does not read model.weights or "
-                              "include_top: false yet; remove them to train from random weights")
         if training is not None and examples is not None and not one_device(devices):
             placement(devices, training.batch_size, examples)
         abstract_model(spec, info)

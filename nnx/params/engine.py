@@ -165,6 +165,8 @@ def _count(module, path: tuple, depth: int, convention: str, trace, notes: list,
             if isinstance(value, nnx.BatchStat):
                 if convention == "keras":
                     layer.non_trainable += size
+            elif isinstance(value, _frozen_param()):  # a frozen base's weight: Keras counts it non-trainable
+                layer.non_trainable += size
             elif isinstance(value, nnx.Param):
                 if (convention == "torch" and key == "bias" and trace is not None
                         and path in trace.conv_into_bn):
@@ -190,6 +192,12 @@ def _count(module, path: tuple, depth: int, convention: str, trace, notes: list,
         layer.trainable += child.trainable
         layer.non_trainable += child.non_trainable
     return layer
+
+
+def _frozen_param():
+    from ..models.applications.transfer import FrozenParam
+
+    return FrozenParam
 
 
 def _items(module):

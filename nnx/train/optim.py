@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import optax
+from flax import nnx
 
 # optax.adamw's default weight_decay, used when `optimizer: adamw` is given without one.
 ADAMW_DEFAULT_DECAY = 1e-4
@@ -86,7 +87,23 @@ def make_optimizer(training, regularization, steps_per_epoch: int, hyper=None) -
         parts.append(optax.add_decayed_weights(hyper["weight_decay"], mask=weight_mask))
     parts.append(optax.scale_by_learning_rate(schedule(opt, training.epochs, steps_per_epoch,
                                                        hyper["learning_rate"])))
+    parts.append(scale_by_parameter())
     return optax.chain(*parts)
+
+
+def scale_by_parameter() -> optax.GradientTransformation:
+    """Each parameter's own learning-rate factor: the `learning_rate_scale` its nnx variable carries
+    (a fine-tuned pretrained base learning slower than its new head); the others are untouched.
+    Stateless, so it changes nothing for a model without such parameters."""
+
+    def scaled(update):
+        factor = getattr(update, "learning_rate_scale", None)
+        return update if factor is None else jax.tree.map(lambda u: u * factor, update)
+
+    def update_fn(updates, state, params=None):
+        return jax.tree.map(scaled, updates, is_leaf=lambda x: isinstance(x, nnx.Variable)), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
 def penalty(params, regularization, hyper=None):

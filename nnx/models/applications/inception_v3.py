@@ -12,8 +12,8 @@ from typing import Literal
 import jax.numpy as jnp
 from flax import nnx
 
-from ..base import REGISTRY, ModelFamily
-from . import IMAGE_TASKS, ApplicationSpec
+from ..base import REGISTRY
+from . import IMAGE_TASKS, ApplicationFamily, ApplicationSpec
 from .layers import ConvBN, avg_pool_same, dense, image_shape_and_classes, max_pool
 
 
@@ -163,4 +163,4 @@ class InceptionV3Spec(ApplicationSpec):
     type: Literal["inception_v3"]
 
 
-FAMILY = REGISTRY.register(ModelFamily(InceptionV3Spec, build_inception_v3, IMAGE_TASKS))
+FAMILY = REGISTRY.register(ApplicationFamily(InceptionV3Spec, build_inception_v3, IMAGE_TASKS))

@@ -15,8 +15,8 @@ from typing import Literal
 import jax
 from flax import nnx
 
-from ..base import REGISTRY, ModelFamily
-from . import IMAGE_TASKS, ApplicationSpec
+from ..base import REGISTRY
+from . import IMAGE_TASKS, ApplicationFamily, ApplicationSpec
 from .layers import ConvBN, batch_norm, conv, dense, image_shape_and_classes, max_pool, zero_pad
 
 EPS = 1.001e-5
@@ -138,4 +138,4 @@ class ResNetSpec(ApplicationSpec):
     type: Literal["resnet50", "resnet101", "resnet152", "resnet50v2", "resnet101v2", "resnet152v2"]
 
 
-FAMILY = REGISTRY.register(ModelFamily(ResNetSpec, build_resnet, IMAGE_TASKS))
+FAMILY = REGISTRY.register(ApplicationFamily(ResNetSpec, build_resnet, IMAGE_TASKS))

@@ -12,8 +12,8 @@ from typing import Literal
 import jax
 from flax import nnx
 
-from ..base import REGISTRY, ModelFamily
-from . import IMAGE_TASKS, ApplicationSpec
+from ..base import REGISTRY
+from . import IMAGE_TASKS, ApplicationFamily, ApplicationSpec
 from .layers import conv, dense, image_shape_and_classes, max_pool
 
 CONFIGS = {  # convolutions per block; the filters are 64, 128, 256, 512, 512
@@ -72,4 +72,4 @@ class VGGSpec(ApplicationSpec):
     type: Literal["vgg16", "vgg19"]
 
 
-FAMILY = REGISTRY.register(ModelFamily(VGGSpec, build_vgg, IMAGE_TASKS))
+FAMILY = REGISTRY.register(ApplicationFamily(VGGSpec, build_vgg, IMAGE_TASKS))

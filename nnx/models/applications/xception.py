@@ -13,8 +13,8 @@ from typing import Literal
 import jax
 from flax import nnx
 
-from ..base import REGISTRY, ModelFamily
-from . import IMAGE_TASKS, ApplicationSpec
+from ..base import REGISTRY
+from . import IMAGE_TASKS, ApplicationFamily, ApplicationSpec
 from .layers import ConvBN, SeparableConv, batch_norm, dense, image_shape_and_classes, max_pool
 
 
@@ -97,4 +97,4 @@ class XceptionSpec(ApplicationSpec):
     type: Literal["xception"]
 
 
-FAMILY = REGISTRY.register(ModelFamily(XceptionSpec, build_xception, IMAGE_TASKS))
+FAMILY = REGISTRY.register(ApplicationFamily(XceptionSpec, build_xception, IMAGE_TASKS))
