@@ -296,7 +296,10 @@ class _DataCache:
     """Each data set is loaded once per (data section, seed) and shared by the runs that use it."""
 
     def __init__(self, data_dir):
+        from .data import store
+
         self.data_dir, self.cache = data_dir, {}
+        store.use_data_dir(data_dir)  # also where a model family's files (pretrained weights) are found
 
     def get(self, spec: RunSpec):
         from . import data

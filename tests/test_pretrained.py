@@ -304,3 +304,17 @@ def test_predict_model_bad_inputs_are_one_line(tmp_path, monkeypatch, capsys, ar
     code, out, err = run_cli(["predict", *args], capsys)
     assert code == 2, (out, err)
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_the_runs_data_folder_is_searched_for_weight_files(tmp_path, monkeypatch):
+    # nnx train --data-dir DIR: the model family asks for its weights without a folder; the
+    # runner's data folder is searched first, as for the data.
+    from nnx.data import store
+    from nnx.runner import _DataCache
+
+    monkeypatch.setattr(store, "default_data_dir", None)
+    monkeypatch.delenv("NNX_DATA_DIR", raising=False)
+    assert store.search_dirs()[0] == store.cache_dir()
+    _DataCache(tmp_path)
+    assert store.search_dirs()[0] == tmp_path
+    assert store.search_dirs(tmp_path / "given")[0] == tmp_path / "given"

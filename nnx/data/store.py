@@ -61,8 +61,19 @@ def cache_dir() -> Path:
     return Path(base) / "nnx"
 
 
+# The data folder of the experiment being run (`--data-dir`), for files asked for without one: a
+# model family's weight files (model.weights: imagenet), found where the run's data is.
+default_data_dir: str | os.PathLike | None = None
+
+
+def use_data_dir(data_dir: str | os.PathLike | None) -> None:
+    global default_data_dir
+    default_data_dir = data_dir
+
+
 def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     dirs = []
+    data_dir = data_dir or default_data_dir
     if data_dir:
         dirs.append(Path(data_dir))
     if os.environ.get("NNX_DATA_DIR"):
