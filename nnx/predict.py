@@ -344,7 +344,6 @@ def predict_pretrained(arch: str, inputs, weights="imagenet", *, class_names=Non
     ARCH --weights imagenet|FILE.h5`): each image decoded as RGB, resized to the network's input
     by `resize` and preprocessed as Keras does for that family (see
     `nnx.models.applications.pretrained`)."""
-    import jax
     from flax import nnx
 
     from .models.applications.pretrained import _decode, load_pretrained

@@ -158,7 +158,7 @@ sweep:
 
     together, alone = results("true"), results("false")
     assert len(together) == len(alone) == 3
-    for (fa, a, sa), (fb, b, sb) in zip(together, alone, strict=True):
+    for (fa, a, _sa), (fb, b, _sb) in zip(together, alone, strict=True):
         assert fa.name.split("-", 2)[2] == fb.name.split("-", 2)[2]
         assert a["parallel_seeds"] is True and not b.get("parallel_seeds")  # trained in one program, or alone
         for split in ("test", "validation"):

@@ -22,8 +22,19 @@ from ..record.metrics import flatten  # noqa: F401  (nnx.config.flatten, as befo
 from . import overrides as ov
 from . import sweep as sweep_
 from .messages import did_you_mean, validate
-from .schema import (MAX_NAME, MAX_RUNS, MAX_SEED, MAX_SWEEP_RUNS, SECTIONS, TAGS, ExperimentFile, LauncherSpec,
-                     RunSpec, SweepSpec, expand_shorthands)
+from .schema import (
+    MAX_NAME,
+    MAX_RUNS,
+    MAX_SEED,
+    MAX_SWEEP_RUNS,
+    SECTIONS,
+    TAGS,
+    ExperimentFile,
+    LauncherSpec,
+    RunSpec,
+    SweepSpec,
+    expand_shorthands,
+)
 from .yaml_lines import Claims, Origins, VariantLines, key_text, read_yaml
 
 
