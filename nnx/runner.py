@@ -48,6 +48,24 @@ class RunOutcome:
     error: str | None = None
 
 
+def _searching_data_dir(fn):
+    """Run `fn` with its `data_dir` also searched for files a model family asks for without one
+    (pretrained weights: model.weights: imagenet), as for the data."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .data import store
+
+        with store.searching(signature.bind(*args, **kwargs).arguments.get("data_dir")):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+@_searching_data_dir
 def run_experiment(experiment: Experiment, output_dir: str | Path = "outputs", data_dir=None,
                    reporter: Reporter | None = None, debug: bool = False,
                    devices: int | str | None = None) -> list[RunOutcome]:
@@ -215,6 +233,7 @@ def _fit_group(specs, data, built, folders, reporter, interrupt, resume: bool, d
     return outcomes
 
 
+@_searching_data_dir
 def train_prepared(paths: list[Path], data_dir=None, reporter: Reporter | None = None,
                    devices: int | str | None = None, interrupt: InterruptFlag | None = None) -> list[RunOutcome]:
     """Train run folders a launcher prepared (config.yaml written, status queued): what one
@@ -296,10 +315,7 @@ class _DataCache:
     """Each data set is loaded once per (data section, seed) and shared by the runs that use it."""
 
     def __init__(self, data_dir):
-        from .data import store
-
         self.data_dir, self.cache = data_dir, {}
-        store.use_data_dir(data_dir)  # also where a model family's files (pretrained weights) are found
 
     def get(self, spec: RunSpec):
         from . import data
@@ -335,6 +351,7 @@ def describe_resume(run_dir: str | Path) -> str:
             "--resume would continue from its last complete checkpoint")
 
 
+@_searching_data_dir
 def resume_run(run_dir: str | Path, overrides=(), force: bool = False, experiment: Experiment | None = None,
                data_dir=None, reporter: Reporter | None = None, devices: int | str | None = None,
                interrupt: InterruptFlag | None = None) -> RunOutcome:

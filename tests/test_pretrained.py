@@ -307,14 +307,19 @@ def test_predict_model_bad_inputs_are_one_line(tmp_path, monkeypatch, capsys, ar
 
 
 def test_the_runs_data_folder_is_searched_for_weight_files(tmp_path, monkeypatch):
-    # nnx train --data-dir DIR: the model family asks for its weights without a folder; the
-    # runner's data folder is searched first, as for the data.
+    # nnx train --data-dir DIR: the model family asks for its weights without a folder; while the
+    # runner runs, its data folder is searched first, as for the data, and only then.
     from nnx.data import store
-    from nnx.runner import _DataCache
+    from nnx.runner import _searching_data_dir
 
-    monkeypatch.setattr(store, "default_data_dir", None)
     monkeypatch.delenv("NNX_DATA_DIR", raising=False)
     assert store.search_dirs()[0] == store.cache_dir()
-    _DataCache(tmp_path)
-    assert store.search_dirs()[0] == tmp_path
-    assert store.search_dirs(tmp_path / "given")[0] == tmp_path / "given"
+
+    def first_dir(experiment, output_dir="outputs", data_dir=None):
+        return store.search_dirs()[0]
+
+    assert _searching_data_dir(first_dir)("exp", "out", tmp_path) == tmp_path
+    assert _searching_data_dir(first_dir)("exp", data_dir=tmp_path) == tmp_path
+    assert store.search_dirs()[0] == store.cache_dir()  # nothing left behind
+    with store.searching(tmp_path):
+        assert store.search_dirs(tmp_path / "given")[0] == tmp_path / "given"

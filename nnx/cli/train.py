@@ -78,9 +78,6 @@ def train(experiment_file, output_dir, data_dir, overrides, seed, only, sweeps, 
     runtime.start_distributed()
     from ..config import load_experiment
     from ..config.schema import MAX_RUNS
-    from ..data import store
-
-    store.use_data_dir(data_dir)  # pretrained weights (model.weights: imagenet) are found there too
 
     if resume_dir:
         _resume(experiment_file, resume_dir, overrides, force, device, data_dir, quiet, devices)

@@ -66,9 +66,15 @@ def cache_dir() -> Path:
 default_data_dir: str | os.PathLike | None = None
 
 
-def use_data_dir(data_dir: str | os.PathLike | None) -> None:
+@contextlib.contextmanager
+def searching(data_dir: str | os.PathLike | None):
+    """Within the block, files asked for without a folder are looked for in `data_dir` first."""
     global default_data_dir
-    default_data_dir = data_dir
+    before, default_data_dir = default_data_dir, data_dir or default_data_dir
+    try:
+        yield
+    finally:
+        default_data_dir = before
 
 
 def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
