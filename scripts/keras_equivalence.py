@@ -34,6 +34,7 @@ def keras_model(name: str, size: int):
 
 
 def randomize(model, rng) -> None:
+    """Random weights of a sensible scale, and random batch-norm statistics (variance in [0.5, 1.5])."""
     for layer in model.layers:
         weights = layer.get_weights()
         if not weights:

@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.keras_counts import KERAS_APPS  # noqa: E402
+from scripts.keras_equivalence import randomize  # noqa: E402  (random weights, random batch-norm statistics)
 
 SMALL = {"vgg16": 32, "vgg19": 32, "inception_v3": 75, "xception": 71}  # others (ResNets): 32
 FULL = {"inception_v3": 299, "xception": 299}  # others: 224
@@ -53,22 +54,6 @@ def keras_model(arch: str, size: int, include_top: bool):
 
     return getattr(keras.applications, KERAS_APPS[arch])(
         weights=None, include_top=include_top, input_shape=(size, size, 3), classifier_activation=None)
-
-
-def randomize(model, rng) -> None:
-    """Random weights of a sensible scale, and random batch-norm statistics (variance in [0.5, 1.5])."""
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if not weights:
-            continue
-        new = []
-        for w, var in zip(weights, layer.weights, strict=True):
-            if "variance" in var.path:
-                new.append(rng.uniform(0.5, 1.5, w.shape).astype(w.dtype))
-            else:
-                scale = 1.0 / np.sqrt(max(1, np.prod(w.shape[:-1]))) if w.ndim > 1 else 0.1
-                new.append((rng.normal(size=w.shape) * scale).astype(w.dtype))
-        layer.set_weights(new)
 
 
 def write_legacy_h5(model, path: Path) -> None:
