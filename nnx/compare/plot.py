@@ -56,12 +56,19 @@ def plot_curves(c: Comparison, path: str | Path, metrics: Sequence[str] | None =
         else:
             ax.text(0.5, 0.5, f"no per-epoch {leaf} in metrics.jsonl", ha="center", va="center",
                     transform=ax.transAxes)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a figure for `--plot PATH` (compare's curves, show's pictures); a path that cannot be
+    written is one line."""
+    path = Path(path)
     try:
         fig.savefig(path, dpi=110)
     except (OSError, ValueError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split("\n")[0]
         raise ConfigError(f"--plot {path}: cannot write it ({reason}); choose a .png path in a "
-                          "folder that exists") from None
+                          "folder you can write to") from None
     return path
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..compare.plot import save_figure
 from ..errors import ConfigError
 from .confusion import format_probability
 
@@ -50,7 +51,7 @@ def plot_confusion(record: dict, path: str | Path) -> Path:
     correct = int(np.trace(matrix))
     ax.set_title(f"test split: {correct:,} of {int(matrix.sum()):,} correct "
                  f"({record['accuracy']:.2%})", fontsize="medium")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_mistakes(record: dict, images: np.ndarray, path: str | Path, count: int = 25) -> Path:
@@ -75,7 +76,7 @@ def plot_mistakes(record: dict, images: np.ndarray, path: str | Path, count: int
                      fontsize=8)
     fig.suptitle(f"the {len(mistakes)} most confidently wrong of {record['examples']:,} test images",
                  fontsize="medium")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _displayable(image: np.ndarray) -> np.ndarray:
@@ -88,14 +89,3 @@ def _displayable(image: np.ndarray) -> np.ndarray:
     if low < 0.0 or high > 1.0:
         image = (image - low) / (high - low) if high > low else np.zeros_like(image)
     return image
-
-
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    try:
-        fig.savefig(path, dpi=110)
-    except (OSError, ValueError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split("\n")[0]
-        raise ConfigError(f"--plot {path}: cannot write it ({reason}); choose a .png path in a "
-                          "folder you can write to") from None
-    return path
